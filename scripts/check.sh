@@ -20,7 +20,7 @@ if [ -n "$untracked" ]; then
 fi
 
 echo "== nbdev-test (library notebooks; paper notebooks run below through papermill)"
-nbdev-test --skip_folder_re '^(papers|[_.].*)$' --n_workers 2
+nbdev-test --skip-folder-re '^(papers|[_.].*)$' --n-workers 2
 
 echo "== pytest"
 python -m pytest -q -ra "$@"
