@@ -9,6 +9,9 @@ root=$(pwd)
 venv=${CXR_VENV:-$root/.venv}
 py=${PYTHON:-python3}
 
+# pip's configuration on some machines lists local indexes that do not exist; keep its output readable.
+pip_install() { "$venv/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+
 setup() {
   if [ ! -x "$venv/bin/python" ]; then
     echo "== creating $venv"
@@ -17,11 +20,9 @@ setup() {
   stamp="$venv/.cxr_nb-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "== installing cxr_nb[dev] into $venv (torch first: 2.14.1 where it is on disk)"
-    "$venv/bin/python" -m pip install -q --upgrade pip
     # torch first so that pip does not resolve a different build through fastai.
-    "$venv/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1" \
-      || "$venv/bin/python" -m pip install -q "torch>=2.2,<2.15" "torchvision>=0.17,<0.30"
-    "$venv/bin/python" -m pip install -q -e ".[dev]"
+    pip_install "torch==2.14.1" "torchvision==0.29.1" || pip_install "torch>=2.2,<2.15" "torchvision>=0.17,<0.30"
+    pip_install -e ".[dev]"
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
     touch "$stamp"
   fi
