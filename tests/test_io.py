@@ -2,6 +2,7 @@
 and DICOMs generated here with pydicom covering photometric interpretations, bit depths, rescale,
 windowing, VOI LUTs, compressed transfer syntaxes and every kind of bad input."""
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -117,14 +118,19 @@ def test_real_nih_png(shared_set):
         assert img.shape == (256, 256)
 
 
-def test_find_dataset(monkeypatch, tmp_path, shared_data):
+def test_find_dataset(monkeypatch, tmp_path):
+    import cxr_nb
     monkeypatch.delenv("CXR_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
-    if (shared_data / "jsrt").is_dir() and shared_data.resolve() == (find_dataset("jsrt").parent).resolve():
-        assert find_dataset("jsrt") == shared_data / "jsrt"
-    (tmp_path / "myset").mkdir()
+    beside_repo = Path(cxr_nb.__file__).resolve().parent.parent.parent / "shared" / "data" / "jsrt"
+    if beside_repo.is_dir():
+        assert find_dataset("jsrt") == beside_repo
+    else:
+        with pytest.raises(FileNotFoundError, match="CXR_DATA"):
+            find_dataset("jsrt")
+    (tmp_path / "jsrt").mkdir()
     monkeypatch.setenv("CXR_DATA", str(tmp_path))
-    assert find_dataset("myset") == tmp_path / "myset"
+    assert find_dataset("jsrt") == tmp_path / "jsrt"  # the environment variable comes first
     with pytest.raises(FileNotFoundError, match="CXR_DATA"):
         find_dataset("no_such_set_xyz")
 
