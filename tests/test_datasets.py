@@ -76,17 +76,25 @@ def test_real_nih(shared_set):
     nofind = df.findings == "No Finding"
     assert nofind.sum() > 0 and (df.loc[nofind, D.NIH_FINDINGS].sum(axis=1) == 0).all()
     assert sum(len(b) for b in df.boxes) == 12
-    # one box rescaled by hand from the CSVs: original pixels -> 256 px on disk
+    # one box rescaled by hand: NIH boxes are in the 1024 x 1024 grid of NIH's PNGs -> 256 px on disk
     bb = pd.read_csv(root / "BBox_List_2017.csv").iloc[0]
-    entry = pd.read_csv(root / "Data_Entry_2017_v2020.csv")
-    e = entry[entry.iloc[:, 0] == bb.iloc[0]].iloc[0]
-    ow, oh = float(e.iloc[7]), float(e.iloc[8])
     with Image.open(root / "images" / bb.iloc[0]) as im: w, h = im.size
     x, y, bw, bh = (float(v) for v in bb.iloc[2:6])
     row = df[df.image == bb.iloc[0]].iloc[0]
-    np.testing.assert_allclose(row.boxes[0], (x * w / ow, y * h / oh, (x + bw) * w / ow, (y + bh) * h / oh))
+    np.testing.assert_allclose(row.boxes[0], (x * w / 1024, y * h / 1024, (x + bw) * w / 1024, (y + bh) * h / 1024))
     assert all(0 <= v <= 256 for b in df.boxes for box in b for v in box)
     assert set(l for ls in df.box_labels for l in ls) <= set(D.NIH_FINDINGS)
+    # the frame is right: every Cardiomegaly box is centred low and mid-chest, where the heart is
+    # (rescaled from OriginalImage[Width,Height] instead, they would sit in the upper left)
+    card = [b for bs, ls in zip(df.boxes, df.box_labels) for b, l in zip(bs, ls) if l == "Cardiomegaly"]
+    assert len(card) == 3
+    for x0, y0, x1, y1 in card:
+        assert 0.35 * 256 < (x0 + x1) / 2 < 0.7 * 256 and (y0 + y1) / 2 > 0.4 * 256 and x1 - x0 > 0.3 * 256
+    orig = D.load_nih(root, box_frame="original")
+    e = pd.read_csv(root / "Data_Entry_2017_v2020.csv")
+    e = e[e.iloc[:, 0] == bb.iloc[0]].iloc[0]
+    np.testing.assert_allclose(orig[orig.image == bb.iloc[0]].iloc[0].boxes[0][:2],
+                               (x * w / float(e.iloc[7]), y * h / float(e.iloc[8])))
 
 
 @pytest.mark.shared
@@ -242,3 +250,114 @@ def test_dataloaders_on_fake_jsrt(tmp_path):
     dls = D.image_mask_dls(df, label_col="label", size=32, bs=2, num_workers=0)
     x, m, t = dls.one_batch()
     assert dls.n_inp == 2 and m.shape == (2, 32, 32) and set(m.unique().tolist()) <= {0, 1}
+
+
+# ---------------------------------------------------------------- phantoms in each layout, against the generator's truth
+
+@pytest.fixture
+def generated(monkeypatch):
+    """Every phantom the writers generate during the test, recorded as the generator returned it."""
+    phantom = pytest.importorskip("cxr_nb.phantom")
+    calls, orig = [], phantom.make_phantom
+
+    def recording(*a, **k):
+        p = orig(*a, **k)
+        calls.append(p)
+        return p
+    monkeypatch.setattr(phantom, "make_phantom", recording)
+    return phantom, calls
+
+
+def match(path, calls):
+    """The generated phantom whose image is the one stored at `path` (8-bit rounding apart)."""
+    from cxr_nb.io import read_cxr
+    img = read_cxr(path, no_window="bits")[0]
+    diffs = [np.abs(img - p["image"]).max() if p["image"].shape == img.shape else 9 for p in calls]
+    j = int(np.argmin(diffs))
+    assert diffs[j] <= 1 / 255 + 1e-4, f"{path} matches no generated phantom"
+    return calls[j]
+
+
+def bbox(m):
+    ys, xs = np.nonzero(m)
+    return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+def test_phantom_jsrt_masks_are_the_generators(tmp_path, generated):
+    phantom, calls = generated
+    df = D.load_jsrt(phantom.write_jsrt_layout(tmp_path / "jsrt", 6, seed=3, size=128))
+    assert len(df) == 6 == len(calls) and df.attrs["structures"] == D.JSRT_STRUCTURES
+    for _, r in df.iterrows():
+        p = match(r.path, calls)
+        for s in D.JSRT_STRUCTURES:
+            assert (D.read_mask(r[f"mask_{s}"]) == p["masks"][s]).all(), s
+        assert r.label == p["labels"].get("Nodule", r.label)
+        lab = D.label_map(r, D.resolve_structures(df, ["left_lung", "right_lung", "heart"]))
+        assert ((lab == 3) == p["masks"]["heart"]).all()
+        assert ((lab == 1) == (p["masks"]["left_lung"] & ~p["masks"]["heart"])).all()
+
+
+def test_phantom_nih_boxes_and_labels(tmp_path, generated):
+    phantom, calls = generated
+    root = phantom.write_nih_layout(tmp_path / "nih", 30, seed=4, size=128)
+    df, _ = quiet(D.load_nih, root, labels=[f for f in D.NIH_FINDINGS if f in phantom.PHANTOM_FINDINGS])
+    assert len(df) == 30 and "Hernia" not in df
+    n_boxes = 0
+    for _, r in df.iterrows():
+        p = match(r.path, calls)
+        for f in df.attrs["labels"]:
+            assert r[f] == p["labels"][f], (r.image, f)
+        for box, lab in zip(r.boxes, r.box_labels):
+            np.testing.assert_allclose(box, p["boxes"][lab][0], atol=0.01)   # 128 -> 1024 -> 128 px
+            np.testing.assert_allclose(box, bbox(p["masks"][lab]), atol=0.01)  # box against the finding's mask
+            n_boxes += 1
+    assert n_boxes > 0
+    # patients: images of one patient id were generated from one patient seed, and vice versa
+    seeds = df.groupby("patient_id").path.apply(lambda ps: {match(p, calls)["patient_seed"] for p in ps})
+    assert (seeds.map(len) == 1).all() and len(set().union(*seeds)) == len(seeds)
+    assert df.patient_id.nunique() < len(df)
+    D.check_no_leakage(df)   # the writer's official lists are patient-disjoint
+    D.check_no_leakage(D.patient_split(df, valid_pct=0.25, stratify=None, seed=1))
+    D.check_no_leakage(D.patient_kfold(df, n_splits=3, stratify=None, seed=1))
+
+
+def test_phantom_rsna_boxes(tmp_path, generated):
+    phantom, calls = generated
+    df = D.load_rsna(phantom.write_rsna_layout(tmp_path / "rsna", 20, seed=5, size=128, positive_frac=0.6))
+    assert len(df) == 20 and "class" in df
+    multi = 0
+    for _, r in df.iterrows():
+        p = match(r.path, calls)
+        truth = sorted(tuple(float(v) for v in b) for b in p["boxes"].get("Lung Opacity", []))
+        assert sorted(r.boxes) == truth
+        assert r.label == int(len(truth) > 0) and (r["class"] == "Lung Opacity") == (r.label == 1)
+        for x0, y0, x1, y1 in r.boxes:   # each box is tight on opacity pixels
+            m = p["masks"]["Lung Opacity"][int(y0):int(y1), int(x0):int(x1)]
+            assert m[:, 0].any() and m[:, -1].any() and m[0].any() and m[-1].any()
+        multi += len(r.boxes) > 1
+    assert multi > 0, "some patients have two boxes"
+
+
+def test_phantom_pneumoconiosis_and_kermany(tmp_path, generated):
+    phantom, calls = generated
+    df = D.load_pneumoconiosis(phantom.write_pneumoconiosis_layout(tmp_path / "pn", 24, seed=6, size=128))
+    assert len(df) == 24 and set(df.label) <= {0, 1, 2, 3}
+    assert {"left_lung", "right_lung"} <= set(df.attrs["structures"])
+    for _, r in df.iterrows():
+        p = match(r.path, calls)
+        assert r.label == p["ilo_category"] and Path(r.path).parent.name == str(p["ilo_category"])
+        assert (D.read_mask(r.mask_left_lung) == p["masks"]["left_lung"]).all()
+    assert df.patient_id.nunique() < len(df)
+    D.check_no_leakage(D.patient_kfold(df, n_splits=4, stratify=None, seed=0))
+    k = D.load_kermany(phantom.write_kermany_layout(tmp_path / "k", 24, seed=7, size=128))
+    assert len(k) == 24 and k.patient_id.nunique() < len(k)
+    assert ((k.label == "PNEUMONIA") == k.subtype.isin(["bacteria", "virus"])).all()
+    D.check_no_leakage(k)   # the writer splits by child
+    D.check_no_leakage(D.patient_split(k, valid_pct=0.25, seed=0))
+
+
+def test_load_phantom_every_layout(tmp_path):
+    pytest.importorskip("cxr_nb.phantom")
+    for lay in D.PHANTOM_LAYOUTS:
+        df = D.load_phantom(lay, n=8, size=96, root=tmp_path / lay)
+        assert len(df) == 8 and df.attrs["bad"] == [] and (df.dataset == f"phantom_{lay}").all()
