@@ -200,6 +200,17 @@ def test_sigmoid_window(tmp_path):
     np.testing.assert_allclose(img, 1 / (1 + np.exp(-4 * (a - 2000.0) / 1000)), atol=1e-6)
 
 
+def test_invalid_window_falls_back_with_warning(tmp_path):
+    a = phantom16(12)
+    fn = write_dcm(tmp_path / "bw.dcm", a, bits_stored=12, WindowCenter=100, WindowWidth=0)
+    with pytest.warns(UserWarning, match="invalid window"):
+        img, meta = read_cxr(fn)
+    np.testing.assert_allclose(img, minmax(a), atol=1e-6)
+    assert meta["normalisation"] == "image min-max"
+    with pytest.raises(ValueError, match="no_window"):
+        read_cxr(fn, no_window="bogus")
+
+
 def test_voi_lut_sequence(tmp_path):
     a = phantom16(12)
     # A non-linear LUT (gamma 0.5) over input values 1000..3047, 12-bit output.
