@@ -13,7 +13,8 @@ __all__ = ['JSRT_RAW_SIDE', 'NIH_FINDINGS', 'JSRT_STRUCTURES', 'LOADERS', 'PHANT
            'label_map', 'LabelMapReader', 'segmentation_dls', 'classification_dls', 'multilabel_dls', 'image_mask_dls',
            'load_phantom']
 
-# %% ../nbs/03_datasets.ipynb #2cf4c23a
+# %% ../nbs/03_datasets.ipynb #fce82e17
+import logging
 import os
 import re
 import warnings
@@ -28,7 +29,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from .io import CXRReadError, PILCXR, find_dataset, read_cxr
 
-# %% ../nbs/03_datasets.ipynb #bf1f33e6
+_log = logging.getLogger(__name__)  # routine counts at INFO; anything dropped is also a warning
+
+# %% ../nbs/03_datasets.ipynb #bfd9e967
 JSRT_RAW_SIDE = 2048  # JSRT .IMG files: 2048 x 2048, 12 bits stored in 16-bit big-endian words
 
 def _probe_image(path: Path) -> tuple:
@@ -56,7 +59,7 @@ def _probe_image(path: Path) -> tuple:
     except Exception as e:  # any parser error means: unreadable, with the parser's reason
         return None, None, f"unreadable header ({type(e).__name__}: {e})"
 
-# %% ../nbs/03_datasets.ipynb #4bdd29dd
+# %% ../nbs/03_datasets.ipynb #3c6440fc
 def _decode_ok(path: Path) -> str:
     "None when `read_cxr` decodes the file, else the reason."
     try:
@@ -114,7 +117,7 @@ def check_images(df: pd.DataFrame, # a loader's frame (needs `path`; `mask_*` co
                 df[c] = [p if isinstance(p, str) and Path(p).exists() else None for p in df[c]]
     return df
 
-# %% ../nbs/03_datasets.ipynb #6bcecb16
+# %% ../nbs/03_datasets.ipynb #9e360869
 def _require_dir(root, what: str, expected: str) -> Path:
     "`root` as an absolute Path, or a FileNotFoundError naming it and the expected layout."
     if root is None:
@@ -132,6 +135,8 @@ def _finish(df: pd.DataFrame, dataset: str, check: str, on_bad: str, log: list =
     df.attrs.update(attrs)
     df.attrs["log"] = list(log or []) + ([f"{len(df.attrs['bad'])} bad file(s) reported"] if df.attrs["bad"] else [])
     df.attrs["dataset"] = dataset
+    for msg in df.attrs["log"]:
+        _log.info("%s: %s", dataset, msg)
     return df
 
 def _norm_name(name: str) -> str:
@@ -139,7 +144,7 @@ def _norm_name(name: str) -> str:
     name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)
     return re.sub(r"[\s\-]+", "_", name.strip()).lower()
 
-# %% ../nbs/03_datasets.ipynb #76add720
+# %% ../nbs/03_datasets.ipynb #7b9314cf
 NIH_FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
                 "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"]
 _NIH_BOX_NAMES = {"Infiltrate": "Infiltration"}
@@ -218,7 +223,7 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
             df.attrs["log"].append(f"{n_none} image(s) in neither official list: split is None")
     return df
 
-# %% ../nbs/03_datasets.ipynb #e763ad75
+# %% ../nbs/03_datasets.ipynb #7f8173d7
 def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_images/
               check: str = "header", # see `check_images`
               on_bad: str = "drop", # see `check_images`
@@ -245,7 +250,7 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
         df["class"] = [cls.get(p) for p in df.patient_id]
     return _finish(df, "rsna", check, on_bad, log)
 
-# %% ../nbs/03_datasets.ipynb #90b61885
+# %% ../nbs/03_datasets.ipynb #0ffa52f9
 JSRT_STRUCTURES = ["left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle"]
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".img", ".tif", ".tiff", ".gif", ".bmp"}
 
@@ -308,11 +313,14 @@ def load_jsrt(root, # folder: images/ + masks/<structure>/ (PNG), or the SCR rel
     if no_mask:
         log.append(f"{len(no_mask)} image(s) without any mask: {no_mask[:5]}")
         warnings.warn(f"JSRT/SCR: {len(no_mask)} image(s) have no mask: {no_mask[:5]}")
+    raw = [p for p in images.values() if p.suffix.lower() == ".img"]
+    if raw:  # decoding is read_cxr's job; check='decode' verifies it (slow: every pixel of every file)
+        log.append(f"{len(raw)} raw .IMG image(s): pixels decoded by cxr_nb.io.read_cxr (verify with check='decode')")
     df = pd.DataFrame(rows)
     if "fold" in df: df["fold"] = df["fold"].astype("Int64")
     return _finish(df, "jsrt", check, on_bad, log, structures=structures)
 
-# %% ../nbs/03_datasets.ipynb #a84ecb53
+# %% ../nbs/03_datasets.ipynb #e0fea8b5
 def _load_nlm_tb(root: Path, prefix: str, dataset: str, check: str, on_bad: str) -> pd.DataFrame:
     "Montgomery / Shenzhen: images named PREFIX_NNNN_T.png with optional ManualMask/leftMask|rightMask."
     pattern = re.compile(rf"({prefix}_\d+)_(\d)$", re.I)
@@ -349,7 +357,7 @@ def load_shenzhen(root, # folder with CXR_png/ (and optional ManualMask/ or mask
     root = _require_dir(root, "Shenzhen", "CXR_png/CHNCXR_NNNN_T.png (optional ManualMask/ or mask/)")
     return _load_nlm_tb(root, "CHNCXR", "shenzhen", check, on_bad)
 
-# %% ../nbs/03_datasets.ipynb #a9d4095f
+# %% ../nbs/03_datasets.ipynb #0a32ec20
 def kermany_patient_id(name: str) -> str:
     "Patient id from a Kermany file name: 'person12_virus_3.jpeg' -> 'person12', 'NORMAL2-IM-0383-0001.jpeg' -> 'NORMAL2-IM-0383'."
     stem = Path(name).stem
@@ -386,7 +394,7 @@ def load_kermany(root, # folder holding chest_xray/ (or chest_xray itself, or th
         warnings.warn(f"Kermany: {len(odd)} file name(s) match no patient pattern; each is its own patient: {odd[:5]}")
     return _finish(pd.DataFrame(rows), "kermany", check, on_bad, log)
 
-# %% ../nbs/03_datasets.ipynb #4aa5da0d
+# %% ../nbs/03_datasets.ipynb #06225bfa
 def mask_to_boxes(mask: np.ndarray, # bool or 0/1 HxW mask
                   min_area: int = 1, # components with fewer pixels are ignored
                  ) -> list:
@@ -399,7 +407,7 @@ def mask_to_boxes(mask: np.ndarray, # bool or 0/1 HxW mask
         boxes.append((int(xs.start), int(ys.start), int(xs.stop), int(ys.stop)))
     return sorted(boxes)
 
-# %% ../nbs/03_datasets.ipynb #ac388cf5
+# %% ../nbs/03_datasets.ipynb #5d2e204a
 def read_mask(path) -> np.ndarray:
     "A mask file (PNG, GIF, ... 0/255 or 0/1) as a bool HxW array, read through `read_cxr`."
     img, _ = read_cxr(path)
@@ -443,7 +451,7 @@ def load_covid_opacity(root, # folder with images/, masks/{lungs,heart,opacity}/
         df["label"] = from_mask
     return df
 
-# %% ../nbs/03_datasets.ipynb #c02c3806
+# %% ../nbs/03_datasets.ipynb #a856050c
 _PATH_COLS = ("path", "image", "image_path", "file", "filename", "file_name", "image_id")
 _CAT_COLS = ("ilo_category", "ilo", "category", "profusion", "label", "class")
 _PATIENT_COLS = ("patient_id", "patient", "patientid", "subject", "subject_id")
@@ -518,7 +526,7 @@ def load_pneumoconiosis(root, # folder with a CSV (path, ILO category, patient i
         log.append(f"masks found for {structures}")
     return _finish(df, "pneumoconiosis", check, on_bad, log, structures=structures)
 
-# %% ../nbs/03_datasets.ipynb #afd46807
+# %% ../nbs/03_datasets.ipynb #c36d1343
 LOADERS = {"nih": load_nih, "rsna": load_rsna, "jsrt": load_jsrt, "scr": load_jsrt, "montgomery": load_montgomery,
            "shenzhen": load_shenzhen, "kermany": load_kermany, "covid_opacity": load_covid_opacity,
            "pneumoconiosis": load_pneumoconiosis}
@@ -565,7 +573,7 @@ def load_dataset(name_or_path, # a set name ('jsrt', 'nih', ...) or a folder
         raise ValueError(f"unknown layout {layout!r}; known: {sorted(LOADERS)}")
     return LOADERS[layout](root, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #9321d3e4
+# %% ../nbs/03_datasets.ipynb #c32cd610
 def _holdout(df: pd.DataFrame, pct: float, stratify, seed: int) -> np.ndarray:
     "Boolean mask of the rows of about `pct` of the patients (one fold of a stratified group k-fold)."
     n = int(round(1 / pct))
@@ -613,7 +621,7 @@ def patient_split(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
         "patient_split(seed=%d): %s" % (seed, dict(df.split.value_counts())))
     return df
 
-# %% ../nbs/03_datasets.ipynb #5777745c
+# %% ../nbs/03_datasets.ipynb #d7ea1db0
 class LeakageError(ValueError):
     "A patient appears on two sides of a split or in two folds."
 
@@ -632,7 +640,7 @@ def check_no_leakage(df: pd.DataFrame, # a frame with `patient_id` and `split` a
             raise LeakageError(f"{len(leaked)} patient(s) appear in more than one `{c}` value, e.g. {eg}")
     return df
 
-# %% ../nbs/03_datasets.ipynb #c883d18a
+# %% ../nbs/03_datasets.ipynb #e57f6c00
 def patient_kfold(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
                   n_splits: int = 10, # number of folds (10 as in Yang et al.)
                   stratify: str = "label", # column to balance across folds (None: no stratification)
@@ -657,7 +665,7 @@ def patient_kfold(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
     df.attrs["fold_seed"] = seed
     return df
 
-# %% ../nbs/03_datasets.ipynb #123d6451
+# %% ../nbs/03_datasets.ipynb #cd32a87a
 from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock, TransformBlock
 from fastai.data.transforms import ColReader, ColSplitter, IntToFloatTensor
 from fastai.vision.augment import Resize, aug_transforms
@@ -667,7 +675,7 @@ from fastcore.basics import noop
 
 from .io import PILCXR3
 
-# %% ../nbs/03_datasets.ipynb #77d6a0a9
+# %% ../nbs/03_datasets.ipynb #0ea2eb06
 def anatomy_aug(flip: bool = False, # horizontal flip (off: it moves the heart to the right)
                 max_rotate: float = 5.0, # degrees, both ways
                 max_zoom: float = 1.1, # up to 10% zoom in
@@ -679,7 +687,7 @@ def anatomy_aug(flip: bool = False, # horizontal flip (off: it moves the heart t
                           max_lighting=max_lighting, max_warp=0.0, p_affine=p_affine, p_lighting=p_lighting,
                           pad_mode="zeros")
 
-# %% ../nbs/03_datasets.ipynb #29e07ff5
+# %% ../nbs/03_datasets.ipynb #d8e65e12
 _GROUPS = {"lungs": ("left_lung", "right_lung"), "clavicles": ("left_clavicle", "right_clavicle")}
 
 def resolve_structures(df: pd.DataFrame, # a frame with mask_<structure> columns
@@ -724,7 +732,7 @@ def label_map(row, # one row of a loader's frame
             out[m] = i
     return out
 
-# %% ../nbs/03_datasets.ipynb #14024b2d
+# %% ../nbs/03_datasets.ipynb #ea8590d3
 class LabelMapReader:
     "fastai type transform: a frame row -> `PILMask` label map of `classes` (see `label_map`)."
     def __init__(self, classes: dict): self.classes = classes
@@ -751,10 +759,15 @@ def _train_valid(df: pd.DataFrame, valid_fold, seed: int) -> pd.DataFrame:
         out["is_valid"] = (out["split"] == "valid").to_numpy()
     n_out = len(df) - len(out)
     if n_out:
-        out.attrs.setdefault("log", []).append(f"{n_out} test / unassigned row(s) left out of the DataLoaders")
+        _log.info("%d test / unassigned row(s) left out of the DataLoaders", n_out)
     if not out["is_valid"].any() or out["is_valid"].all():
         raise ValueError("the DataLoaders need both training and validation rows")
     return out.reset_index(drop=True)
+
+def _tfms(size: int, flip: bool, aug: bool, resize_method: str, item_tfms, batch_tfms) -> dict:
+    "item_tfms / batch_tfms of every factory: resize, anatomy_aug, then the caller's extra transforms."
+    return dict(item_tfms=[Resize(size, method=resize_method, pad_mode="zeros"), *(item_tfms or [])],
+                batch_tfms=[*(anatomy_aug(flip=flip) if aug else []), *(batch_tfms or [])])
 
 def _rows_with(df: pd.DataFrame, cols: list, what: str) -> pd.DataFrame:
     "Rows where every column in `cols` has a value, with a warning counting the others."
@@ -763,7 +776,7 @@ def _rows_with(df: pd.DataFrame, cols: list, what: str) -> pd.DataFrame:
         warnings.warn(f"{(~ok).sum()} of {len(df)} row(s) lack {what} ({cols}) and are left out")
     return df[ok]
 
-# %% ../nbs/03_datasets.ipynb #8083ac2c
+# %% ../nbs/03_datasets.ipynb #9315ebf5
 def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> columns
                      structures=("left_lung", "right_lung", "heart"), # classes 1..n, see `resolve_structures`
                      size: int = 256, # images padded and resized to size x size
@@ -774,6 +787,9 @@ def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> 
                      img_cls=PILCXR3, # image type (PILCXR for one channel)
                      num_workers: int = None, # None: see `_default_workers`
                      seed: int = 42, # for the on-the-spot split when the frame has none
+                     resize_method: str = "pad", # fastai ResizeMethod: 'pad' keeps the aspect ratio, 'squish' does not
+                     item_tfms: list = None, # extra item transforms, after the resize
+                     batch_tfms: list = None, # extra batch transforms, after `anatomy_aug` (e.g. RandomBrightnessLevel)
                      **kwargs, # passed to `DataBlock.dataloaders`
                     ):
     "fastai DataLoaders of (image, label map) for a U-Net; `dls.codes` lists background then the classes."
@@ -786,29 +802,28 @@ def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> 
     mask_block = TransformBlock(type_tfms=LabelMapReader(classes), item_tfms=AddMaskCodes(codes=codes),
                                 batch_tfms=IntToFloatTensor)
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), mask_block), get_x=ColReader("path"),
-                       splitter=ColSplitter("is_valid"), item_tfms=Resize(size, method="pad", pad_mode="zeros"),
-                       batch_tfms=anatomy_aug(flip=flip) if aug else None)
+                       splitter=ColSplitter("is_valid"), **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     dls = dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
     dls.codes = codes
     return dls
 
-# %% ../nbs/03_datasets.ipynb #9d4d11be
+# %% ../nbs/03_datasets.ipynb #ba3eea0c
 def classification_dls(df: pd.DataFrame, # a loader's frame
                        label_col: str = "label", # the single-label target column
                        size: int = 224, bs: int = 32, valid_fold: int = None,
                        flip: bool = False, # horizontal flip (Hao et al. and Chang & Huang used it)
                        aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42,
                        vocab: list = None, # class order (default: sorted values)
+                       resize_method: str = "pad", item_tfms: list = None, batch_tfms: list = None, # as in `segmentation_dls`
                        **kwargs):
     "fastai DataLoaders of (image, category) from `label_col`."
     df = _rows_with(_train_valid(df, valid_fold, seed), [label_col], "a label")
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), CategoryBlock(vocab=vocab)),
                        get_x=ColReader("path"), get_y=ColReader(label_col), splitter=ColSplitter("is_valid"),
-                       item_tfms=Resize(size, method="pad", pad_mode="zeros"),
-                       batch_tfms=anatomy_aug(flip=flip) if aug else None)
+                       **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #2e1571d4
+# %% ../nbs/03_datasets.ipynb #f71944ca
 class _Columns:
     "Getter: a row -> float32 array of `cols` (the one-hot target of a multi-label task)."
     def __init__(self, cols): self.cols = list(cols)
@@ -817,7 +832,8 @@ class _Columns:
 def multilabel_dls(df: pd.DataFrame, # a loader's frame with one 0/1 column per finding
                    labels: list = None, # the finding columns (default: df.attrs['labels'])
                    size: int = 224, bs: int = 32, valid_fold: int = None, flip: bool = False,
-                   aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42, **kwargs):
+                   aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42,
+                   resize_method: str = "pad", item_tfms: list = None, batch_tfms: list = None, **kwargs):
     "fastai DataLoaders of (image, multi-hot findings) from the 0/1 finding columns."
     labels = list(labels if labels is not None else df.attrs.get("labels", []))
     if not labels:
@@ -825,17 +841,17 @@ def multilabel_dls(df: pd.DataFrame, # a loader's frame with one 0/1 column per 
     df = _train_valid(df, valid_fold, seed)
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), MultiCategoryBlock(encoded=True, vocab=labels)),
                        get_x=ColReader("path"), get_y=_Columns(labels), splitter=ColSplitter("is_valid"),
-                       item_tfms=Resize(size, method="pad", pad_mode="zeros"),
-                       batch_tfms=anatomy_aug(flip=flip) if aug else None)
+                       **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #cf4484bd
+# %% ../nbs/03_datasets.ipynb #9226e836
 def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a target
                    structures=("left_lung", "right_lung", "heart"), # merged into one binary mask
                    label_col: str = None, # single-label target column ...
                    labels: list = None, # ... or multi-label finding columns (default df.attrs['labels'])
                    size: int = 224, bs: int = 16, valid_fold: int = None, flip: bool = False,
-                   aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42, **kwargs):
+                   aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42,
+                   resize_method: str = "pad", item_tfms: list = None, batch_tfms: list = None, **kwargs):
     "fastai DataLoaders of (image, binary mask, target) for models that take a mask as a second input."
     parts = []
     for s in structures:  # groups such as 'lungs' expand unless the set has a mask_lungs column
@@ -853,11 +869,10 @@ def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a 
                                 batch_tfms=IntToFloatTensor)
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), mask_block, y_block), n_inp=2,
                        getters=[ColReader("path"), noop, get_y], splitter=ColSplitter("is_valid"),
-                       item_tfms=Resize(size, method="pad", pad_mode="zeros"),
-                       batch_tfms=anatomy_aug(flip=flip) if aug else None)
+                       **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #5ed16d61
+# %% ../nbs/03_datasets.ipynb #73e30179
 import json
 import tempfile
 

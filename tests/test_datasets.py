@@ -201,11 +201,14 @@ def test_fake_scr_original(tmp_path):
             m = tmp_path / "scr" / fold / "masks" / s / f"{name}.gif"; m.parent.mkdir(parents=True, exist_ok=True)
             a = np.zeros((1024, 1024), np.uint8); a[100:200, 600:700] = 255
             Image.fromarray(a).save(m)
-    df = D.load_jsrt(tmp_path)
+    df, _ = quiet(D.load_jsrt, tmp_path)
     assert df.patient_id.tolist() == ["JPCLN001", "JPCNN010"] and df.label.tolist() == [1, 0]
     assert df.fold.tolist() == [0, 1] and df.attrs["structures"] == D.JSRT_STRUCTURES
     assert (df.height == 2048).all()
     assert D.detect_layout(tmp_path) == "jsrt"
+    # SCR masks are 1024 px, the images 2048 px: the label map comes out at the image's size
+    lab = D.label_map(df.iloc[0], D.resolve_structures(df, ["lungs", "heart"]))
+    assert lab.shape == (2048, 2048) and (lab[200:400, 1200:1400] == 2).all() and (lab == 2).sum() == 200 * 200
 
 
 def test_fake_pneumoconiosis(tmp_path):
