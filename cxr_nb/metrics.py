@@ -8,17 +8,17 @@ Docs: https://cxr-nb.github.io/cxr_nb/metrics.html.md"""
 # %% auto #0
 __all__ = ['tpr', 'binary_counts', 'accuracy', 'precision', 'recall', 'tnr', 'fpr', 'f1', 'confusion_matrix', 'roc_auc',
            'roc_curve', 'per_class_auc', 'macro_auc', 'BootstrapCI', 'bootstrap_ci', 'binary_report',
-           'coefficient_of_variation', 'f1_cv', 'auc_from_operating_points', 'epoch_mean', 'epoch_mean_vs_heldout',
-           'paper_vs_run']
+           'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points', 'epoch_mean',
+           'epoch_mean_vs_heldout', 'paper_vs_run']
 
-# %% ../nbs/06_metrics.ipynb #b94e9343
+# %% ../nbs/06_metrics.ipynb #5aaf2d2b
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-# %% ../nbs/06_metrics.ipynb #175840c8
+# %% ../nbs/06_metrics.ipynb #d8a7a3bc
 def _as_binary(y, name: str) -> np.ndarray:
     "`y` as a 1-D int array of 0/1, or a ValueError naming `name`."
     a = np.asarray(y)
@@ -35,7 +35,7 @@ def _check_same_length(a: np.ndarray, b: np.ndarray, names: str = "y_true, y_pre
     if len(a) != len(b):
         raise ValueError(f"{names} have different lengths: {len(a)} and {len(b)}")
 
-# %% ../nbs/06_metrics.ipynb #9e6cfabe
+# %% ../nbs/06_metrics.ipynb #13690af4
 def binary_counts(y_true, # true labels, 0/1
                   y_pred, # predicted labels, 0/1
                  ) -> dict:
@@ -45,7 +45,7 @@ def binary_counts(y_true, # true labels, 0/1
     return dict(tp=int(((t == 1) & (p == 1)).sum()), fp=int(((t == 0) & (p == 1)).sum()),
                 tn=int(((t == 0) & (p == 0)).sum()), fn=int(((t == 1) & (p == 0)).sum()))
 
-# %% ../nbs/06_metrics.ipynb #83139bf9
+# %% ../nbs/06_metrics.ipynb #420c1abc
 def _ratio(num: int, den: int) -> float:
     return float(num) / den if den > 0 else float("nan")
 
@@ -84,7 +84,7 @@ def f1(y_true, y_pred) -> float:
     c = binary_counts(y_true, y_pred)
     return _ratio(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
 
-# %% ../nbs/06_metrics.ipynb #8347bbea
+# %% ../nbs/06_metrics.ipynb #12aed0ae
 def confusion_matrix(y_true, # true class indices (or 0/1)
                      y_pred, # predicted class indices
                      classes: Sequence | None = None, # class names, index i names class i; default 0..K-1
@@ -106,7 +106,7 @@ def confusion_matrix(y_true, # true class indices (or 0/1)
     names = list(classes) if classes is not None else list(range(k))
     return pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
-# %% ../nbs/06_metrics.ipynb #68189a52
+# %% ../nbs/06_metrics.ipynb #706f5af3
 def roc_auc(y_true, # true labels 0/1
             y_score, # score of the positive class (any monotone scale)
            ) -> float:
@@ -121,7 +121,7 @@ def roc_auc(y_true, # true labels 0/1
     ranks = rankdata(s)
     return float((ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
-# %% ../nbs/06_metrics.ipynb #6d044f72
+# %% ../nbs/06_metrics.ipynb #3b9e7220
 def roc_curve(y_true, # true labels 0/1
               y_score, # score of the positive class
              ) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def roc_curve(y_true, # true labels 0/1
     f, r, th = _sk_roc_curve(t, s, drop_intermediate=False)
     return pd.DataFrame(dict(fpr=f, tpr=r, threshold=th))
 
-# %% ../nbs/06_metrics.ipynb #7fcea3a2
+# %% ../nbs/06_metrics.ipynb #4d5f3d53
 def _one_hot(y: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(y), k), dtype=int)
     out[np.arange(len(y)), y.astype(int)] = 1
@@ -171,7 +171,7 @@ def macro_auc(y_true, y_score, labels: Sequence | None = None) -> tuple[float, i
     n = int(df.defined.sum())
     return (float(df.auc[df.defined].mean()) if n else float("nan")), n
 
-# %% ../nbs/06_metrics.ipynb #8c999d49
+# %% ../nbs/06_metrics.ipynb #37975ca5
 class BootstrapCI(NamedTuple):
     "A point estimate with its bootstrap confidence interval."
     value: float  # the metric on the full data
@@ -225,7 +225,7 @@ def bootstrap_ci(metric: Callable, # metric(y_true, y_other) -> float, e.g. `f1`
     lo, hi = np.percentile(ok, [100 * a, 100 * (1 - a)])
     return BootstrapCI(value, float(lo), float(hi), int(len(ok)))
 
-# %% ../nbs/06_metrics.ipynb #601c5688
+# %% ../nbs/06_metrics.ipynb #c1b1bfe8
 def binary_report(y_true, # true labels 0/1
                   y_score, # probability (or score) of the positive class
                   threshold: float = 0.5, # predict positive when score >= threshold
@@ -256,7 +256,7 @@ def binary_report(y_true, # true labels 0/1
     df.attrs.update(threshold=threshold, n=len(t), n_pos=int(t.sum()), n_boot=n_boot, level=level, seed=seed)
     return df
 
-# %% ../nbs/06_metrics.ipynb #35d11933
+# %% ../nbs/06_metrics.ipynb #57c4ee65
 def coefficient_of_variation(values, # one value per trial, e.g. 8 F1 scores
                              ddof: int = 1, # 1: sample std (default), 0: population std
                             ) -> float:
@@ -267,16 +267,52 @@ def coefficient_of_variation(values, # one value per trial, e.g. 8 F1 scores
         return float("nan")
     return float(v.std(ddof=ddof) / v.mean())
 
-def f1_cv(trials: pd.DataFrame, # one row per (trial, case): columns trial, y_true, y_pred
-          by: str = "trial", ddof: int = 1) -> float:
-    "F1 of each trial's predictions, then their coefficient of variation."
-    missing = {by, "y_true", "y_pred"} - set(trials.columns)
-    if missing:
-        raise ValueError(f"f1_cv needs columns {sorted(missing)}")
-    f1s = [f1(g.y_true.values, g.y_pred.values) for _, g in trials.groupby(by)]
-    return coefficient_of_variation(f1s, ddof=ddof)
+# %% ../nbs/06_metrics.ipynb #39d39774
+def _run_columns(df: pd.DataFrame) -> list:
+    "The columns that name a run: fold and/or trial (or run), else seed."
+    cols = [c for c in ("fold", "trial", "run") if c in df.columns]
+    if not cols and "seed" in df.columns:
+        cols = ["seed"]
+    return cols
 
-# %% ../nbs/06_metrics.ipynb #e1a3e2f1
+def runs_table(predictions: pd.DataFrame, # one row per (run, case), as returned by the classify runners
+               by: str | Sequence[str] | None = None, # run column(s); default fold/trial/run, else seed
+               target: str = "target", # column of true labels 0/1
+               pred: str = "pred", # column of predicted labels 0/1
+               score: str | None = None, # column of positive-class scores for the AUC, e.g. "prob_1"
+               ddof: int = 1, # for the SD row and the coefficient of variation
+              ) -> pd.DataFrame:
+    "TPR, TNR, FPR, accuracy, precision, F1 (and AUC) per run, then mean, SD and CV over runs."
+    by = ([by] if isinstance(by, str) else list(by)) if by is not None else _run_columns(predictions)
+    need = set(by) | {target, pred} | ({score} if score else set())
+    missing = need - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions need columns {sorted(missing)}; they have {list(predictions.columns)}")
+    if not by:
+        raise ValueError("no run column found (fold, trial, run or seed): pass `by=`")
+    rows = {}
+    for key, g in predictions.groupby(by):
+        yt, yp = g[target].to_numpy(), g[pred].to_numpy()
+        r = dict(tpr=recall(yt, yp), tnr=tnr(yt, yp), fpr=fpr(yt, yp), accuracy=accuracy(yt, yp),
+                 precision=precision(yt, yp), f1=f1(yt, yp), n=len(g))
+        if score:
+            r["auc"] = roc_auc(yt, g[score].to_numpy())
+        rows[key if not isinstance(key, tuple) or len(key) > 1 else key[0]] = r
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    metrics = df.drop(columns="n")
+    summary = pd.DataFrame({"mean": metrics.mean(), "sd": metrics.std(ddof=ddof),
+                            "cv": [coefficient_of_variation(metrics[c], ddof) for c in metrics.columns]}).T
+    summary["n"] = np.nan
+    out = pd.concat([df, summary])[list(metrics.columns) + ["n"]]
+    out.index.name = "/".join(by)
+    return out
+
+def f1_cv(predictions: pd.DataFrame, # one row per (run, case), as returned by the classify runners
+          by: str | Sequence[str] | None = None, target: str = "target", pred: str = "pred", ddof: int = 1) -> float:
+    "Coefficient of variation of the per-run F1 scores (Chang & Huang's F1-CV)."
+    return float(runs_table(predictions, by, target, pred, ddof=ddof).loc["cv", "f1"])
+
+# %% ../nbs/06_metrics.ipynb #51236366
 def auc_from_operating_points(fprs, # false-positive rate of each operating point
                               tprs, # true-positive rate of each operating point
                              ) -> float:
@@ -291,10 +327,7 @@ def auc_from_operating_points(fprs, # false-positive rate of each operating poin
     y = np.concatenate([[0.0], r[order], [1.0]])
     return float(np.trapezoid(y, x))
 
-# %% ../nbs/06_metrics.ipynb #18f94999
-def _run_columns(history: pd.DataFrame) -> list:
-    return [c for c in ("fold", "trial", "seed", "run") if c in history.columns]
-
+# %% ../nbs/06_metrics.ipynb #81d4c5ba
 def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based), [fold/trial], metric columns
                metric: str = "accuracy", # the column to average
                first: int = 21, # first epoch, 1-based as in the paper
@@ -333,7 +366,7 @@ def epoch_mean_vs_heldout(history: pd.DataFrame, # per-epoch history (see `epoch
              note=f"{len(np.asarray(y_true))} held-out cases, bootstrap 95% CI"),
     ]).set_index("figure")
 
-# %% ../nbs/06_metrics.ipynb #3d5c6841
+# %% ../nbs/06_metrics.ipynb #41e27c43
 def _fmt(v, digits: int) -> str:
     return "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
 

@@ -8,7 +8,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/plots.html.md"""
 # %% auto #0
 __all__ = ['plot_confusion_matrix', 'plot_roc', 'plot_history', 'plot_feature_maps', 'plot_overlay']
 
-# %% ../nbs/08_plots.ipynb #bd18f12c
+# %% ../nbs/08_plots.ipynb #259c151f
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 from .metrics import auc_from_operating_points, bootstrap_ci, confusion_matrix, roc_auc, roc_curve
 
-# %% ../nbs/08_plots.ipynb #17bc0806
+# %% ../nbs/08_plots.ipynb #869a9535
 def _new_axes(ax, ncols: int = 1, figsize=None):
     "A (figure, axes list): a new closed-in-pyplot figure, or the figure of the given `ax`."
     if ax is not None:
@@ -30,7 +30,7 @@ def _new_axes(ax, ncols: int = 1, figsize=None):
     plt.close(fig)  # returned, so shown once by the notebook; not left open in pyplot
     return fig, list(axs[0])
 
-# %% ../nbs/08_plots.ipynb #ee4b38a6
+# %% ../nbs/08_plots.ipynb #57f3c284
 def plot_confusion_matrix(y_true, # true class indices, or a K x K confusion matrix (array or DataFrame) when y_pred is None
                           y_pred=None, # predicted class indices
                           classes: Sequence | None = None, # class names
@@ -67,7 +67,7 @@ def plot_confusion_matrix(y_true, # true class indices, or a K x K confusion mat
     fig.tight_layout()
     return fig
 
-# %% ../nbs/08_plots.ipynb #edde2a98
+# %% ../nbs/08_plots.ipynb #08c59d01
 def plot_roc(curves: Mapping | tuple, # name -> (y_true, y_score), or one (y_true, y_score)
              points: Mapping | None = None, # name -> sequence of (fpr, tpr) operating points (Chang & Huang Fig. 7)
              n_boot: int = 1000, # bootstrap resamples for the AUC CI (0: no CI)
@@ -104,7 +104,7 @@ def plot_roc(curves: Mapping | tuple, # name -> (y_true, y_score), or one (y_tru
         ax.set_title(title)
     return fig
 
-# %% ../nbs/08_plots.ipynb #29c02145
+# %% ../nbs/08_plots.ipynb #05e41e14
 _RUN_COLS = ("fold", "trial", "seed", "run")
 _SKIP_COLS = ("epoch", "time", "lr") + _RUN_COLS
 
@@ -136,7 +136,7 @@ def plot_history(history, # tidy per-epoch DataFrame (see above), or a fastai Le
     missing = [m for m in metrics if m not in df.columns]
     if missing:
         raise ValueError(f"history has no column(s) {missing}; it has {list(df.columns)}")
-    runs = [c for c in _RUN_COLS if c in df.columns]
+    runs = [c for c in ("fold", "trial", "run") if c in df.columns] or [c for c in ("seed",) if c in df.columns]
     n_runs = len(df.groupby(runs)) if runs else 1
     panels = [("loss", losses), ("metric", list(metrics))]
     panels = [(n, cols) for n, cols in panels if cols]
@@ -157,7 +157,7 @@ def plot_history(history, # tidy per-epoch DataFrame (see above), or a fastai Le
     fig.tight_layout()
     return fig
 
-# %% ../nbs/08_plots.ipynb #58867923
+# %% ../nbs/08_plots.ipynb #1159b61b
 def plot_feature_maps(maps: np.ndarray, # (C, h, w) maps, e.g. from `cxr_nb.interpret.feature_maps`
                       ncols: int = 8, # maps per row
                       max_maps: int = 32, # draw at most this many (the first ones)
@@ -184,7 +184,7 @@ def plot_feature_maps(maps: np.ndarray, # (C, h, w) maps, e.g. from `cxr_nb.inte
     fig.tight_layout(pad=0.3)
     return fig
 
-# %% ../nbs/08_plots.ipynb #b97d1c44
+# %% ../nbs/08_plots.ipynb #169807cc
 _MASK_COLOURS = ("deepskyblue", "gold", "violet", "lime", "orange", "white", "cyan")
 
 def _boxes_list(boxes) -> list:
