@@ -8,17 +8,17 @@ Docs: https://cxr-nb.github.io/cxr_nb/metrics.html.md"""
 # %% auto #0
 __all__ = ['tpr', 'binary_counts', 'accuracy', 'precision', 'recall', 'tnr', 'fpr', 'f1', 'confusion_matrix', 'roc_auc',
            'roc_curve', 'per_class_auc', 'macro_auc', 'BootstrapCI', 'bootstrap_ci', 'binary_report',
-           'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points', 'epoch_mean',
-           'epoch_mean_vs_heldout', 'paper_vs_run']
+           'per_class_auc_ci', 'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points',
+           'epoch_mean', 'epoch_mean_vs_heldout', 'paper_vs_run']
 
-# %% ../nbs/06_metrics.ipynb #5aaf2d2b
+# %% ../nbs/06_metrics.ipynb #3f81d952
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-# %% ../nbs/06_metrics.ipynb #d8a7a3bc
+# %% ../nbs/06_metrics.ipynb #38fa5942
 def _as_binary(y, name: str) -> np.ndarray:
     "`y` as a 1-D int array of 0/1, or a ValueError naming `name`."
     a = np.asarray(y)
@@ -35,7 +35,7 @@ def _check_same_length(a: np.ndarray, b: np.ndarray, names: str = "y_true, y_pre
     if len(a) != len(b):
         raise ValueError(f"{names} have different lengths: {len(a)} and {len(b)}")
 
-# %% ../nbs/06_metrics.ipynb #13690af4
+# %% ../nbs/06_metrics.ipynb #824d920b
 def binary_counts(y_true, # true labels, 0/1
                   y_pred, # predicted labels, 0/1
                  ) -> dict:
@@ -45,7 +45,7 @@ def binary_counts(y_true, # true labels, 0/1
     return dict(tp=int(((t == 1) & (p == 1)).sum()), fp=int(((t == 0) & (p == 1)).sum()),
                 tn=int(((t == 0) & (p == 0)).sum()), fn=int(((t == 1) & (p == 0)).sum()))
 
-# %% ../nbs/06_metrics.ipynb #420c1abc
+# %% ../nbs/06_metrics.ipynb #70ac6ea2
 def _ratio(num: int, den: int) -> float:
     return float(num) / den if den > 0 else float("nan")
 
@@ -84,7 +84,7 @@ def f1(y_true, y_pred) -> float:
     c = binary_counts(y_true, y_pred)
     return _ratio(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
 
-# %% ../nbs/06_metrics.ipynb #12aed0ae
+# %% ../nbs/06_metrics.ipynb #378d5845
 def confusion_matrix(y_true, # true class indices (or 0/1)
                      y_pred, # predicted class indices
                      classes: Sequence | None = None, # class names, index i names class i; default 0..K-1
@@ -106,7 +106,7 @@ def confusion_matrix(y_true, # true class indices (or 0/1)
     names = list(classes) if classes is not None else list(range(k))
     return pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
-# %% ../nbs/06_metrics.ipynb #706f5af3
+# %% ../nbs/06_metrics.ipynb #5ecc1477
 def roc_auc(y_true, # true labels 0/1
             y_score, # score of the positive class (any monotone scale)
            ) -> float:
@@ -121,7 +121,7 @@ def roc_auc(y_true, # true labels 0/1
     ranks = rankdata(s)
     return float((ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
-# %% ../nbs/06_metrics.ipynb #3b9e7220
+# %% ../nbs/06_metrics.ipynb #c62bf61e
 def roc_curve(y_true, # true labels 0/1
               y_score, # score of the positive class
              ) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def roc_curve(y_true, # true labels 0/1
     f, r, th = _sk_roc_curve(t, s, drop_intermediate=False)
     return pd.DataFrame(dict(fpr=f, tpr=r, threshold=th))
 
-# %% ../nbs/06_metrics.ipynb #4d5f3d53
+# %% ../nbs/06_metrics.ipynb #49260033
 def _one_hot(y: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(y), k), dtype=int)
     out[np.arange(len(y)), y.astype(int)] = 1
@@ -171,7 +171,7 @@ def macro_auc(y_true, y_score, labels: Sequence | None = None) -> tuple[float, i
     n = int(df.defined.sum())
     return (float(df.auc[df.defined].mean()) if n else float("nan")), n
 
-# %% ../nbs/06_metrics.ipynb #37975ca5
+# %% ../nbs/06_metrics.ipynb #1b9ea25e
 class BootstrapCI(NamedTuple):
     "A point estimate with its bootstrap confidence interval."
     value: float  # the metric on the full data
@@ -225,7 +225,7 @@ def bootstrap_ci(metric: Callable, # metric(y_true, y_other) -> float, e.g. `f1`
     lo, hi = np.percentile(ok, [100 * a, 100 * (1 - a)])
     return BootstrapCI(value, float(lo), float(hi), int(len(ok)))
 
-# %% ../nbs/06_metrics.ipynb #c1b1bfe8
+# %% ../nbs/06_metrics.ipynb #e6b34fdc
 def binary_report(y_true, # true labels 0/1
                   y_score, # probability (or score) of the positive class
                   threshold: float = 0.5, # predict positive when score >= threshold
@@ -256,7 +256,39 @@ def binary_report(y_true, # true labels 0/1
     df.attrs.update(threshold=threshold, n=len(t), n_pos=int(t.sum()), n_boot=n_boot, level=level, seed=seed)
     return df
 
-# %% ../nbs/06_metrics.ipynb #57c4ee65
+# %% ../nbs/06_metrics.ipynb #5aaf2ea6
+def per_class_auc_ci(y_true, # (N, C) 0/1 multi-label matrix, or (N,) class indices
+                     y_score, # (N, C) scores
+                     labels: Sequence | None = None, # class names
+                     n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                     groups=None, # patient ids for patient-level resampling
+                    ) -> pd.DataFrame:
+    "`per_class_auc` plus `ci_low`, `ci_high` per class and a 'macro' row (mean over defined classes)."
+    df = per_class_auc(y_true, y_score, labels)
+    t = np.asarray(y_true)
+    s = np.asarray(y_score, dtype=float)
+    t = _one_hot(t, s.shape[1]) if t.ndim == 1 else t
+    lo, hi = [], []
+    for j, ok in enumerate(df.defined):
+        if ok:
+            ci = bootstrap_ci(roc_auc, t[:, j], s[:, j], n_boot=n_boot, level=level, seed=seed, stratify=True, groups=groups)
+            lo.append(ci.low); hi.append(ci.high)
+        else:
+            lo.append(np.nan); hi.append(np.nan)
+    df["ci_low"], df["ci_high"] = lo, hi
+    keep = df.defined.to_numpy()
+    if keep.any():
+        macro = bootstrap_ci(lambda a, b: float(np.nanmean([roc_auc(a[:, j], b[:, j]) for j in np.flatnonzero(keep)])),
+                             t, s, n_boot=n_boot, level=level, seed=seed, groups=groups)
+    else:
+        macro = BootstrapCI(np.nan, np.nan, np.nan, 0)
+    row = dict(label="macro", auc=macro.value, n_pos=np.nan, n_neg=np.nan, defined=bool(keep.any()),
+               ci_low=macro.low, ci_high=macro.high)
+    out = pd.concat([df, pd.DataFrame([row])], ignore_index=True)
+    out.attrs["n_defined"] = int(keep.sum())
+    return out
+
+# %% ../nbs/06_metrics.ipynb #61ed61ac
 def coefficient_of_variation(values, # one value per trial, e.g. 8 F1 scores
                              ddof: int = 1, # 1: sample std (default), 0: population std
                             ) -> float:
@@ -267,7 +299,7 @@ def coefficient_of_variation(values, # one value per trial, e.g. 8 F1 scores
         return float("nan")
     return float(v.std(ddof=ddof) / v.mean())
 
-# %% ../nbs/06_metrics.ipynb #39d39774
+# %% ../nbs/06_metrics.ipynb #6946f6d4
 def _run_columns(df: pd.DataFrame) -> list:
     "The columns that name a run: fold and/or trial (or run), else seed."
     cols = [c for c in ("fold", "trial", "run") if c in df.columns]
@@ -312,7 +344,7 @@ def f1_cv(predictions: pd.DataFrame, # one row per (run, case), as returned by t
     "Coefficient of variation of the per-run F1 scores (Chang & Huang's F1-CV)."
     return float(runs_table(predictions, by, target, pred, ddof=ddof).loc["cv", "f1"])
 
-# %% ../nbs/06_metrics.ipynb #51236366
+# %% ../nbs/06_metrics.ipynb #fa2fbd16
 def auc_from_operating_points(fprs, # false-positive rate of each operating point
                               tprs, # true-positive rate of each operating point
                              ) -> float:
@@ -327,7 +359,7 @@ def auc_from_operating_points(fprs, # false-positive rate of each operating poin
     y = np.concatenate([[0.0], r[order], [1.0]])
     return float(np.trapezoid(y, x))
 
-# %% ../nbs/06_metrics.ipynb #81d4c5ba
+# %% ../nbs/06_metrics.ipynb #44eda265
 def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based), [fold/trial], metric columns
                metric: str = "accuracy", # the column to average
                first: int = 21, # first epoch, 1-based as in the paper
@@ -366,12 +398,12 @@ def epoch_mean_vs_heldout(history: pd.DataFrame, # per-epoch history (see `epoch
              note=f"{len(np.asarray(y_true))} held-out cases, bootstrap 95% CI"),
     ]).set_index("figure")
 
-# %% ../nbs/06_metrics.ipynb #41e27c43
+# %% ../nbs/06_metrics.ipynb #5ebc124c
 def _fmt(v, digits: int) -> str:
     return "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
 
 def paper_vs_run(rows: Sequence[dict], # dicts with metric, published, ours (float or BootstrapCI), data, note
-                 digits: int = 3, # decimals in the formatted CI column
+                 digits: int = 3, # decimals of our value and its CI
                 ) -> pd.DataFrame:
     "A table of published values beside ours with 95% CIs, the data used and a note."
     out = []
@@ -389,6 +421,6 @@ def paper_vs_run(rows: Sequence[dict], # dicts with metric, published, ours (flo
         pub = float("nan") if pub is None else float(pub)
         ci = f"[{_fmt(lo, digits)}, {_fmt(hi, digits)}]" if not np.isnan(lo) else ""
         inside = bool(lo <= pub <= hi) if not (np.isnan(lo) or np.isnan(pub)) else None
-        out.append({"metric": r["metric"], "published": pub, "ours": val, "95% CI": ci,
+        out.append({"metric": r["metric"], "published": pub, "ours": round(val, digits), "95% CI": ci,
                     "published in CI": inside, "data": r.get("data", ""), "note": r.get("note", "")})
     return pd.DataFrame(out).set_index("metric")
