@@ -11,7 +11,7 @@ __all__ = ['binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 'class_weight
            'densenet53', 'MultiScaleSpatialAttention', 'CXRIRNet', 'model_learner', 'cxr_learner', 'small_cnn',
            'ExperimentResult', 'run_folds', 'run_trials']
 
-# %% ../nbs/05_classify.ipynb #efc4e5c1
+# %% ../nbs/05_classify.ipynb #55eb633f
 import math
 import os
 import socket
@@ -38,7 +38,7 @@ from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/05_classify.ipynb #ef287724
+# %% ../nbs/05_classify.ipynb #21e59df3
 def binary_focal_loss(
     logits: torch.Tensor,  # one logit per image, shape (N,) or (N, 1)
     targets: torch.Tensor,  # 0/1 labels, shape (N,)
@@ -61,7 +61,7 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none": return loss
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
-# %% ../nbs/05_classify.ipynb #34000e79
+# %% ../nbs/05_classify.ipynb #a591de4b
 class FocalLoss(nn.Module):
     "Focal loss on softmax logits: binary Eq. 1 of Yang et al. 2021 with scalar `alpha`, per-class `alpha` otherwise."
     def __init__(self,
@@ -86,7 +86,7 @@ class FocalLoss(nn.Module):
             loss = self.alpha[targets.long()] * loss
         return _reduce(loss, self.reduction)
 
-# %% ../nbs/05_classify.ipynb #21defc16
+# %% ../nbs/05_classify.ipynb #9b113d93
 class AlphaFocalLossFlat(BaseLoss):
     "fastai loss of `FocalLoss` (alpha and gamma), flattened, with softmax activation and argmax decodes."
     y_int = True
@@ -101,7 +101,7 @@ class AlphaFocalLossFlat(BaseLoss):
     def decodes(self, x): return x.argmax(dim=self.axis)
     def activation(self, x): return F.softmax(x, dim=self.axis)
 
-# %% ../nbs/05_classify.ipynb #ce094a23
+# %% ../nbs/05_classify.ipynb #4f224086
 def class_weights(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image (or use `counts`)
     n: float = 1.0,  # Hao et al.'s scale factor: extra multiplier of the minority class weight
@@ -121,7 +121,7 @@ def class_weights(
     w[m] *= n
     return torch.tensor(w, dtype=torch.float32)
 
-# %% ../nbs/05_classify.ipynb #43aaf2c7
+# %% ../nbs/05_classify.ipynb #9f968576
 def weighted_ce_loss(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image
     n: float = 1.0,  # scale factor of the minority weight (Hao et al.: 1 and 5)
@@ -130,7 +130,7 @@ def weighted_ce_loss(
     "fastai `CrossEntropyLossFlat` with Hao et al.'s class weights computed from the training labels."
     return CrossEntropyLossFlat(weight=class_weights(labels, n=n, **kwargs))
 
-# %% ../nbs/05_classify.ipynb #ace39a2b
+# %% ../nbs/05_classify.ipynb #09270103
 def positive_weights(
     y: np.ndarray | pd.DataFrame,  # (N, L) 0/1 labels of the training images
 ) -> torch.Tensor:
@@ -151,7 +151,7 @@ def multilabel_bce(
     if pos_weight is not None: pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32)
     return BCEWithLogitsLossFlat(pos_weight=pos_weight, thresh=thresh)
 
-# %% ../nbs/05_classify.ipynb #40db9707
+# %% ../nbs/05_classify.ipynb #a27dabd0
 class _Stream:
     "Endless stream of `idxs` in successive random permutations."
     def __init__(self, idxs: np.ndarray, rng: np.random.Generator):
@@ -186,7 +186,7 @@ def batch_control_batches(
         batches.append(rng.permutation(b).tolist())
     return batches
 
-# %% ../nbs/05_classify.ipynb #5630b299
+# %% ../nbs/05_classify.ipynb #e3778520
 class BatchControlSampler(torch.utils.data.Sampler):
     "PyTorch batch sampler of `steps` batches per epoch with exactly `k` positives each (`k=None`: RAND)."
     def __init__(self,
@@ -205,7 +205,7 @@ class BatchControlSampler(torch.utils.data.Sampler):
         return iter(batches)
     def __len__(self): return self.steps
 
-# %% ../nbs/05_classify.ipynb #9ee9b358
+# %% ../nbs/05_classify.ipynb #6656399e
 class BatchControlDL(TfmdDL):
     "fastai training `TfmdDL` whose batches hold exactly `k` positives (`k=None`: RAND); an epoch is `steps` batches."
     def __init__(self,
@@ -237,7 +237,7 @@ class BatchControlDL(TfmdDL):
             for a in ("labels", "k", "steps", "seed"): kwargs.setdefault(a, getattr(self, a))
         return super().new(dataset, cls, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #984ab6a1
+# %% ../nbs/05_classify.ipynb #3aad13ff
 def _train_labels(dls: DataLoaders, positive) -> np.ndarray:
     ds = dls.train.dataset
     if not hasattr(ds, "tls"):
@@ -262,7 +262,7 @@ def batch_control_dls(
     train = dls.train.new(cls=BatchControlDL, labels=labels, k=k, steps=steps, seed=seed, bs=bs or dls.train.bs)
     return DataLoaders(train, dls.valid, path=dls.path, device=dls.device)
 
-# %% ../nbs/05_classify.ipynb #fc0ef3f5
+# %% ../nbs/05_classify.ipynb #b5b90613
 @dataclass
 class OperatingPoint:
     "A decision threshold chosen on validation data, with the sensitivity and specificity it gives there."
@@ -294,7 +294,7 @@ def threshold_for_target(
     pred = s >= thr
     return OperatingPoint(float(thr), float(pred[y].mean()), float((~pred[~y]).mean()))
 
-# %% ../nbs/05_classify.ipynb #c798d3bc
+# %% ../nbs/05_classify.ipynb #7f878f2d
 def _weights_file(name: str) -> Path:
     w = torchvision.models.get_model_weights(name).DEFAULT
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
@@ -345,7 +345,7 @@ def cxr_vision_model(
     net.pretrained = sd is not None
     return net
 
-# %% ../nbs/05_classify.ipynb #12ee827f
+# %% ../nbs/05_classify.ipynb #ac72cb12
 class _DenseLayer(nn.Module):
     def __init__(self, n_in: int, growth: int, bottleneck: bool, drop: float):
         super().__init__()
@@ -407,7 +407,7 @@ def densenet53(**kwargs) -> DenseNetBC:
     "Hao et al.'s DenseNet53: 4 dense blocks of 6 layers."
     return DenseNetBC(4, 6, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #ab8b1fa9
+# %% ../nbs/05_classify.ipynb #b030c840
 def _channel_pool(x: torch.Tensor) -> torch.Tensor:
     "Max and mean across channels, (B, 2, H, W)."
     return torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], 1)
@@ -470,7 +470,7 @@ class CXRIRNet(nn.Module):
             f = f * F.adaptive_avg_pool2d(m, f.shape[-2:])
         return self.classifier(F.adaptive_avg_pool2d(f, 1).flatten(1))
 
-# %% ../nbs/05_classify.ipynb #467f636c
+# %% ../nbs/05_classify.ipynb #c17d107a
 def _finish_learner(learn: Learner) -> Learner:
     if hasattr(learn.loss_func, "to"): learn.loss_func.to(learn.dls.device or default_device())
     if torch.cuda.is_available(): learn = learn.to_fp16()
@@ -514,7 +514,7 @@ def cxr_learner(
     if model.pretrained: learn.freeze()
     return _finish_learner(learn)
 
-# %% ../nbs/05_classify.ipynb #e60833e6
+# %% ../nbs/05_classify.ipynb #a71438fc
 def small_cnn(
     n_in: int = 1,  # input channels
     n_out: int = 2,  # classes
@@ -527,7 +527,7 @@ def small_cnn(
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
 
-# %% ../nbs/05_classify.ipynb #9def427c
+# %% ../nbs/05_classify.ipynb #0c5a558a
 @dataclass
 class ExperimentResult:
     "Tidy outcome of `run_folds` / `run_trials`: held-out predictions, per-epoch history, failures."
