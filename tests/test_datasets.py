@@ -227,6 +227,21 @@ def test_fake_pneumoconiosis(tmp_path):
     assert [Path(b["path"]).name for b in df.attrs["bad"]] == ["missing.png"]
 
 
+def test_fake_nih_download_folders(tmp_path):
+    """The full download spreads the PNGs over images_001/images ... images_012/images."""
+    for i, n in enumerate(["00000001_000.png", "00000002_000.png"]):
+        png(tmp_path / f"images_00{i + 1}" / "images" / n, 128, 128)
+    (tmp_path / "Data_Entry_2017.csv").write_text(
+        "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+        "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],\n"
+        "00000001_000.png,Hernia|Mass,0,1,50,M,PA,2000,2000,0.14,0.14,\n00000002_000.png,No Finding,0,2,40,F,AP,2000,2000,0.14,0.14,\n")
+    (tmp_path / "BBox_List_2017.csv").write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n00000001_000.png,Mass,100,200,300,400,,,\n")
+    df = D.load_nih(tmp_path)
+    assert df.attrs["bad"] == [] and df.Hernia.tolist() == [1, 0] and df.Mass.tolist() == [1, 0]
+    np.testing.assert_allclose(df.boxes[0][0], (12.5, 25, 50, 75))
+    assert "split" not in df   # no official lists: no split invented
+
+
 def test_missing_folder_and_bad_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="Data_Entry"):
         D.load_nih(tmp_path)
@@ -364,3 +379,30 @@ def test_load_phantom_every_layout(tmp_path):
     for lay in D.PHANTOM_LAYOUTS:
         df = D.load_phantom(lay, n=8, size=96, root=tmp_path / lay)
         assert len(df) == 8 and df.attrs["bad"] == [] and (df.dataset == f"phantom_{lay}").all()
+
+
+def test_phantom_manifest_ground_truth(tmp_path):
+    """The writers' manifest regenerates each image: loaded masks and boxes equal the regenerated truth."""
+    phantom = pytest.importorskip("cxr_nb.phantom")
+    if not hasattr(phantom, "phantom_manifest"):
+        pytest.skip("this cxr_nb.phantom writes no manifest")
+    root = phantom.write_jsrt_layout(tmp_path / "j", 4, seed=8, size=96)
+    man = phantom.phantom_manifest(root)
+    df = D.load_jsrt(root)
+    assert len(man) == len(df) == 4
+    for _, r in df.iterrows():
+        kw = dict(man[Path(r.path).relative_to(root.resolve()).as_posix()])
+        p = phantom.make_phantom(kw.pop("seed"), kw.pop("size"), **kw)
+        for s in D.JSRT_STRUCTURES:
+            assert (D.read_mask(r[f"mask_{s}"]) == p["masks"][s]).all()
+    root = phantom.write_rsna_layout(tmp_path / "r", 8, seed=9, size=96, positive_frac=0.7)
+    man = phantom.phantom_manifest(root)
+    for _, r in D.load_rsna(root).iterrows():
+        kw = dict(man[Path(r.path).relative_to(root.resolve()).as_posix()])
+        p = phantom.make_phantom(kw.pop("seed"), kw.pop("size"), **kw)
+        assert sorted(r.boxes) == sorted(tuple(float(v) for v in b) for b in p["boxes"].get("Lung Opacity", []))
+        m = p["masks"].get("Lung Opacity")   # box against mask: every opacity pixel inside a box
+        if m is not None and m.any():
+            inside = np.zeros_like(m)
+            for x0, y0, x1, y1 in r.boxes: inside[int(y0):int(y1), int(x0):int(x1)] = True
+            assert not (m & ~inside).any()
