@@ -11,7 +11,7 @@ __all__ = ['binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 'class_weight
            'densenet53', 'MultiScaleSpatialAttention', 'CXRIRNet', 'model_learner', 'cxr_learner', 'small_cnn',
            'ExperimentResult', 'run_folds', 'run_trials']
 
-# %% ../nbs/05_classify.ipynb #55eb633f
+# %% ../nbs/05_classify.ipynb #324aa4b0
 import math
 import os
 import socket
@@ -38,7 +38,7 @@ from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/05_classify.ipynb #21e59df3
+# %% ../nbs/05_classify.ipynb #6a3d1139
 def binary_focal_loss(
     logits: torch.Tensor,  # one logit per image, shape (N,) or (N, 1)
     targets: torch.Tensor,  # 0/1 labels, shape (N,)
@@ -61,7 +61,7 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none": return loss
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
-# %% ../nbs/05_classify.ipynb #a591de4b
+# %% ../nbs/05_classify.ipynb #02170b9d
 class FocalLoss(nn.Module):
     "Focal loss on softmax logits: binary Eq. 1 of Yang et al. 2021 with scalar `alpha`, per-class `alpha` otherwise."
     def __init__(self,
@@ -86,7 +86,7 @@ class FocalLoss(nn.Module):
             loss = self.alpha[targets.long()] * loss
         return _reduce(loss, self.reduction)
 
-# %% ../nbs/05_classify.ipynb #9b113d93
+# %% ../nbs/05_classify.ipynb #aa17001b
 class AlphaFocalLossFlat(BaseLoss):
     "fastai loss of `FocalLoss` (alpha and gamma), flattened, with softmax activation and argmax decodes."
     y_int = True
@@ -101,7 +101,7 @@ class AlphaFocalLossFlat(BaseLoss):
     def decodes(self, x): return x.argmax(dim=self.axis)
     def activation(self, x): return F.softmax(x, dim=self.axis)
 
-# %% ../nbs/05_classify.ipynb #4f224086
+# %% ../nbs/05_classify.ipynb #f3fd735c
 def class_weights(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image (or use `counts`)
     n: float = 1.0,  # Hao et al.'s scale factor: extra multiplier of the minority class weight
@@ -121,7 +121,7 @@ def class_weights(
     w[m] *= n
     return torch.tensor(w, dtype=torch.float32)
 
-# %% ../nbs/05_classify.ipynb #9f968576
+# %% ../nbs/05_classify.ipynb #45a6dc88
 def weighted_ce_loss(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image
     n: float = 1.0,  # scale factor of the minority weight (Hao et al.: 1 and 5)
@@ -130,7 +130,7 @@ def weighted_ce_loss(
     "fastai `CrossEntropyLossFlat` with Hao et al.'s class weights computed from the training labels."
     return CrossEntropyLossFlat(weight=class_weights(labels, n=n, **kwargs))
 
-# %% ../nbs/05_classify.ipynb #09270103
+# %% ../nbs/05_classify.ipynb #081b4d0c
 def positive_weights(
     y: np.ndarray | pd.DataFrame,  # (N, L) 0/1 labels of the training images
 ) -> torch.Tensor:
@@ -151,7 +151,7 @@ def multilabel_bce(
     if pos_weight is not None: pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32)
     return BCEWithLogitsLossFlat(pos_weight=pos_weight, thresh=thresh)
 
-# %% ../nbs/05_classify.ipynb #a27dabd0
+# %% ../nbs/05_classify.ipynb #68ba6293
 class _Stream:
     "Endless stream of `idxs` in successive random permutations."
     def __init__(self, idxs: np.ndarray, rng: np.random.Generator):
@@ -186,7 +186,7 @@ def batch_control_batches(
         batches.append(rng.permutation(b).tolist())
     return batches
 
-# %% ../nbs/05_classify.ipynb #e3778520
+# %% ../nbs/05_classify.ipynb #15304a18
 class BatchControlSampler(torch.utils.data.Sampler):
     "PyTorch batch sampler of `steps` batches per epoch with exactly `k` positives each (`k=None`: RAND)."
     def __init__(self,
@@ -205,7 +205,7 @@ class BatchControlSampler(torch.utils.data.Sampler):
         return iter(batches)
     def __len__(self): return self.steps
 
-# %% ../nbs/05_classify.ipynb #6656399e
+# %% ../nbs/05_classify.ipynb #960daa80
 class BatchControlDL(TfmdDL):
     "fastai training `TfmdDL` whose batches hold exactly `k` positives (`k=None`: RAND); an epoch is `steps` batches."
     def __init__(self,
@@ -237,7 +237,7 @@ class BatchControlDL(TfmdDL):
             for a in ("labels", "k", "steps", "seed"): kwargs.setdefault(a, getattr(self, a))
         return super().new(dataset, cls, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #3aad13ff
+# %% ../nbs/05_classify.ipynb #23b23ba0
 def _train_labels(dls: DataLoaders, positive) -> np.ndarray:
     ds = dls.train.dataset
     if not hasattr(ds, "tls"):
@@ -262,7 +262,7 @@ def batch_control_dls(
     train = dls.train.new(cls=BatchControlDL, labels=labels, k=k, steps=steps, seed=seed, bs=bs or dls.train.bs)
     return DataLoaders(train, dls.valid, path=dls.path, device=dls.device)
 
-# %% ../nbs/05_classify.ipynb #b5b90613
+# %% ../nbs/05_classify.ipynb #a541ae8a
 @dataclass
 class OperatingPoint:
     "A decision threshold chosen on validation data, with the sensitivity and specificity it gives there."
@@ -294,7 +294,7 @@ def threshold_for_target(
     pred = s >= thr
     return OperatingPoint(float(thr), float(pred[y].mean()), float((~pred[~y]).mean()))
 
-# %% ../nbs/05_classify.ipynb #7f878f2d
+# %% ../nbs/05_classify.ipynb #0a2a742f
 def _weights_file(name: str) -> Path:
     w = torchvision.models.get_model_weights(name).DEFAULT
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
@@ -345,7 +345,7 @@ def cxr_vision_model(
     net.pretrained = sd is not None
     return net
 
-# %% ../nbs/05_classify.ipynb #ac72cb12
+# %% ../nbs/05_classify.ipynb #1ac470b8
 class _DenseLayer(nn.Module):
     def __init__(self, n_in: int, growth: int, bottleneck: bool, drop: float):
         super().__init__()
@@ -407,7 +407,7 @@ def densenet53(**kwargs) -> DenseNetBC:
     "Hao et al.'s DenseNet53: 4 dense blocks of 6 layers."
     return DenseNetBC(4, 6, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #b030c840
+# %% ../nbs/05_classify.ipynb #770a87ea
 def _channel_pool(x: torch.Tensor) -> torch.Tensor:
     "Max and mean across channels, (B, 2, H, W)."
     return torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], 1)
@@ -470,7 +470,7 @@ class CXRIRNet(nn.Module):
             f = f * F.adaptive_avg_pool2d(m, f.shape[-2:])
         return self.classifier(F.adaptive_avg_pool2d(f, 1).flatten(1))
 
-# %% ../nbs/05_classify.ipynb #c17d107a
+# %% ../nbs/05_classify.ipynb #eacc45f3
 def _finish_learner(learn: Learner) -> Learner:
     if hasattr(learn.loss_func, "to"): learn.loss_func.to(learn.dls.device or default_device())
     if torch.cuda.is_available(): learn = learn.to_fp16()
@@ -514,7 +514,7 @@ def cxr_learner(
     if model.pretrained: learn.freeze()
     return _finish_learner(learn)
 
-# %% ../nbs/05_classify.ipynb #a71438fc
+# %% ../nbs/05_classify.ipynb #78d0e07b
 def small_cnn(
     n_in: int = 1,  # input channels
     n_out: int = 2,  # classes
@@ -527,11 +527,11 @@ def small_cnn(
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
 
-# %% ../nbs/05_classify.ipynb #0c5a558a
+# %% ../nbs/05_classify.ipynb #941480ab
 @dataclass
 class ExperimentResult:
     "Tidy outcome of `run_folds` / `run_trials`: held-out predictions, per-epoch history, failures."
-    predictions: pd.DataFrame  # one row per held-out image and run: run, seed, row, target, prob_<class>..., pred
+    predictions: pd.DataFrame  # one row per held-out image and run: fold/trial, seed, row, kept columns, target(s), prob_<class>..., pred
     history: pd.DataFrame  # one row per run and epoch: run, seed, epoch, train_loss, valid_loss, metrics
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)  # run, seed, error, traceback
     vocab: list = field(default_factory=list)  # class names of the prob_ columns
@@ -548,7 +548,21 @@ def _history(learn: Learner) -> pd.DataFrame:
     h.insert(0, "epoch", range(len(h)))
     return h
 
-def _run_many(runs, df, build, fit, predict, keep, name) -> ExperimentResult:
+def _prediction_frame(probs, targs, vocab: list, va_df: pd.DataFrame, keep) -> pd.DataFrame:
+    "One row per held-out image: row, kept columns, target(s), prob_<class>, pred (single-label)."
+    probs, targs = np.asarray(probs, dtype=float), np.asarray(targs)
+    p = pd.DataFrame(probs, columns=[f"prob_{v}" for v in vocab])
+    multilabel = targs.ndim == 2 and targs.shape[1] > 1
+    if multilabel:
+        for j, v in enumerate(vocab): p.insert(j, f"target_{v}", targs[:, j].astype(int))
+    else:
+        p.insert(0, "target", targs.reshape(-1))
+        p["pred"] = probs.argmax(1)
+    for c in reversed([c for c in keep if c in va_df.columns]): p.insert(0, c, va_df[c].to_numpy())
+    p.insert(0, "row", va_df.index.to_numpy())
+    return p
+
+def _run_many(runs: list, build, fit, predict, keep, name: str) -> ExperimentResult:
     preds, hists, fails, vocab = [], [], [], []
     pb = progress_bar(runs)
     for run, seed, tr_df, va_df in pb:
@@ -560,16 +574,12 @@ def _run_many(runs, df, build, fit, predict, keep, name) -> ExperimentResult:
                 else: fit(learn)
             h = _history(learn)  # before predicting: get_preds resets the recorder
             with learn.no_bar(): probs, targs = (predict or _default_predict)(learn, va_df)
-            probs = np.asarray(probs, dtype=float)
-            vocab = list(getattr(learn.dls, "vocab", None) or range(probs.shape[1]))
-            p = pd.DataFrame(probs, columns=[f"prob_{v}" for v in vocab])
-            p.insert(0, "target", np.asarray(targs).reshape(len(p), -1).squeeze(-1) if np.asarray(targs).ndim < 2 or np.asarray(targs).shape[1] == 1 else list(np.asarray(targs)))
-            p.insert(0, "row", va_df.index.to_numpy())
-            for c in reversed([c for c in keep if c in va_df.columns]): p.insert(1, c, va_df[c].to_numpy())
-            p.insert(0, "seed", seed); p.insert(0, name, run)
-            if probs.ndim == 2 and not np.asarray(targs).ndim == 2: p["pred"] = probs.argmax(1)
+            vocab = list(getattr(learn.dls, "vocab", None) or range(np.shape(probs)[1]))
+            p = _prediction_frame(probs, targs, vocab, va_df, keep)
+            for frame in (p, h):
+                frame.insert(0, "seed", seed)
+                frame.insert(0, name, run)
             preds.append(p)
-            h.insert(0, "seed", seed); h.insert(0, name, run)
             hists.append(h)
             pb.comment = f"{name} {run} done"
         except Exception as e:
@@ -592,7 +602,7 @@ def run_folds(
     if fold_col not in df.columns: raise ValueError(f"run_folds: no {fold_col!r} column in the DataFrame")
     folds = sorted(df[fold_col].unique()) if folds is None else list(folds)
     runs = [(f, seed, df[df[fold_col] != f], df[df[fold_col] == f]) for f in folds]
-    return _run_many(runs, df, build, fit, predict, keep, "fold")
+    return _run_many(runs, build, fit, predict, keep, "fold")
 
 def run_trials(
     train_df: pd.DataFrame,  # training images (the same in every trial)
@@ -605,4 +615,4 @@ def run_trials(
 ) -> ExperimentResult:
     "Repeated trials with different seeds on a fixed split; returns every trial's predictions and epochs."
     runs = [(i, s, train_df, valid_df) for i, s in enumerate(seeds)]
-    return _run_many(runs, None, build, fit, predict, keep, "trial")
+    return _run_many(runs, build, fit, predict, keep, "trial")
