@@ -60,3 +60,22 @@ def test_real_jsrt_masks(shared_set):
     assert cam_energy_in_mask(lungs.astype(float), lungs) == 1.0
     assert cam_energy_in_mask(heart.astype(float), lungs) < 0.1   # heart and lungs barely overlap
     assert cam_energy_in_mask(np.ones(lungs.shape), lungs) == pytest.approx(lungs.mean())
+
+
+def test_project_architectures():
+    "CAM/Grad-CAM on cxr_nb.classify's DenseNet-BC and CXR-IRNet (image + mask), randomly initialised."
+    from cxr_nb.classify import CXRIRNet, densenet40
+    torch.manual_seed(0)
+    dn = densenet40(growth_rate=4, n_in=1, n_out=2).eval()
+    x = torch.rand(1, 1, 64, 64)
+    c, g = cam(dn, x, target=1), grad_cam(dn, x, target=1)
+    assert c.shape == g.shape == (64, 64)
+    np.testing.assert_allclose(c, g, atol=1e-4)   # GAP + linear head: Grad-CAM is CAM
+    net = CXRIRNet(n_out=14, pretrained=False).eval()
+    img = torch.rand(1, 1, 96, 96)
+    mask = torch.zeros(1, 1, 96, 96)
+    mask[..., 20:80, 10:86] = 1
+    m = grad_cam(net, (img, mask), target=3)
+    assert m.shape == (96, 96) and np.isfinite(m).all() and m.max() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="not global average pooling"):
+        cam(net, (img, mask), target=3)   # the mask weighting sits between features and the head
