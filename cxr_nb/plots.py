@@ -8,7 +8,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/plots.html.md"""
 # %% auto #0
 __all__ = ['plot_confusion_matrix', 'plot_roc', 'plot_history', 'plot_feature_maps', 'plot_overlay']
 
-# %% ../nbs/08_plots.ipynb #259c151f
+# %% ../nbs/08_plots.ipynb #21ef578f
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 from .metrics import auc_from_operating_points, bootstrap_ci, confusion_matrix, roc_auc, roc_curve
 
-# %% ../nbs/08_plots.ipynb #869a9535
+# %% ../nbs/08_plots.ipynb #664de8cb
 def _new_axes(ax, ncols: int = 1, figsize=None):
     "A (figure, axes list): a new closed-in-pyplot figure, or the figure of the given `ax`."
     if ax is not None:
@@ -30,7 +30,7 @@ def _new_axes(ax, ncols: int = 1, figsize=None):
     plt.close(fig)  # returned, so shown once by the notebook; not left open in pyplot
     return fig, list(axs[0])
 
-# %% ../nbs/08_plots.ipynb #57f3c284
+# %% ../nbs/08_plots.ipynb #3e26703a
 def plot_confusion_matrix(y_true, # true class indices, or a K x K confusion matrix (array or DataFrame) when y_pred is None
                           y_pred=None, # predicted class indices
                           classes: Sequence | None = None, # class names
@@ -67,7 +67,7 @@ def plot_confusion_matrix(y_true, # true class indices, or a K x K confusion mat
     fig.tight_layout()
     return fig
 
-# %% ../nbs/08_plots.ipynb #08c59d01
+# %% ../nbs/08_plots.ipynb #b0c27430
 def plot_roc(curves: Mapping | tuple, # name -> (y_true, y_score), or one (y_true, y_score)
              points: Mapping | None = None, # name -> sequence of (fpr, tpr) operating points (Chang & Huang Fig. 7)
              n_boot: int = 1000, # bootstrap resamples for the AUC CI (0: no CI)
@@ -89,7 +89,7 @@ def plot_roc(curves: Mapping | tuple, # name -> (y_true, y_score), or one (y_tru
             label = f"{name}: AUC {ci.value:.3f} ({ci.low:.3f}-{ci.high:.3f})"
         else:
             label = f"{name}: AUC {roc_auc(yt, ys):.3f}"
-        ax.plot(rc.fpr, rc.tpr, lw=1.8, label=label, drawstyle="steps-post")
+        ax.plot(rc.fpr, rc.tpr, lw=1.8, label=label)  # straight segments: tied scores give diagonal steps
     for name, pts in (points or {}).items():
         pts = np.asarray(pts, dtype=float).reshape(-1, 2)
         a = auc_from_operating_points(pts[:, 0], pts[:, 1])
@@ -104,7 +104,7 @@ def plot_roc(curves: Mapping | tuple, # name -> (y_true, y_score), or one (y_tru
         ax.set_title(title)
     return fig
 
-# %% ../nbs/08_plots.ipynb #05e41e14
+# %% ../nbs/08_plots.ipynb #9914f1a9
 _RUN_COLS = ("fold", "trial", "seed", "run")
 _SKIP_COLS = ("epoch", "time", "lr") + _RUN_COLS
 
@@ -157,7 +157,7 @@ def plot_history(history, # tidy per-epoch DataFrame (see above), or a fastai Le
     fig.tight_layout()
     return fig
 
-# %% ../nbs/08_plots.ipynb #1159b61b
+# %% ../nbs/08_plots.ipynb #9a4dc506
 def plot_feature_maps(maps: np.ndarray, # (C, h, w) maps, e.g. from `cxr_nb.interpret.feature_maps`
                       ncols: int = 8, # maps per row
                       max_maps: int = 32, # draw at most this many (the first ones)
@@ -184,7 +184,7 @@ def plot_feature_maps(maps: np.ndarray, # (C, h, w) maps, e.g. from `cxr_nb.inte
     fig.tight_layout(pad=0.3)
     return fig
 
-# %% ../nbs/08_plots.ipynb #169807cc
+# %% ../nbs/08_plots.ipynb #a26b86a1
 _MASK_COLOURS = ("deepskyblue", "gold", "violet", "lime", "orange", "white", "cyan")
 
 def _boxes_list(boxes) -> list:
