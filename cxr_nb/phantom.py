@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #5f26e038
+# %% ../nbs/02_phantom.ipynb #25e06d19
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #088dc7b9
+# %% ../nbs/02_phantom.ipynb #1bdf5f66
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #06d99bc5
+# %% ../nbs/02_phantom.ipynb #931bd1f6
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -132,7 +132,7 @@ def _heart_outline(rng, dome_l, scale=1.0):
     return _closed_spline((pts - c) * scale + c, 6)
 
 
-def _vessel_segments(rng, hilum, side, n_roots=5):
+def _vessel_segments(rng, hilum, side, n_roots=7):
     "Branching vessel tree from a hilum as canonical line segments (x0, y0, x1, y1, width)."
     segs, stack = [], []
     for k in range(n_roots):
@@ -157,7 +157,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     dome_l = dome_r + _u(rng, 0.0, 0.07)
     cp_r, cp_l = _u(rng, 0.93, 1.02), _u(rng, 0.94, 1.03)
     apex_r, apex_l = _u(rng, -0.03, 0.04), _u(rng, -0.03, 0.04)
-    med_r, med_l = _u(rng, 0.1, 0.18), _u(rng, 0.06, 0.14)
+    med_r, med_l = _u(rng, 0.12, 0.22), _u(rng, 0.08, 0.18)
     a["right_lung"] = _lung_outline(rng, -1, dome_r, dome_r + _u(rng, 0.06, 0.14), cp_r, med_r, apex_r)
     a["left_lung"] = _lung_outline(rng, 1, dome_l, dome_l + _u(rng, 0.05, 0.12), cp_l, med_l, apex_l)
     hs = heart_scale * _u(rng, 0.88, 1.12) * (1.1 if view == "AP" else 1.0)
@@ -204,7 +204,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["hila"] = ((-_u(rng, 0.22, 0.3), _u(rng, 0.4, 0.5)), (_u(rng, 0.2, 0.28), _u(rng, 0.36, 0.46)))
     a["vessels"] = _vessel_segments(rng, a["hila"][0], -1) + _vessel_segments(rng, a["hila"][1], 1)
     a["breasts"] = rng.random() < 0.35
-    a["breast_y"], a["breast_r"] = _u(rng, 0.75, 0.95), _u(rng, 0.3, 0.5)
+    a["breast_y"], a["breast_r"], a["breast_a"] = _u(rng, 0.75, 0.95), _u(rng, 0.3, 0.5), _u(rng, 0.04, 0.12)
     a["gastric"] = rng.random() < 0.6
     a["gastric_xy"] = (_u(rng, 0.3, 0.6), dome_l + _u(rng, 0.08, 0.16))
     a["scapula"] = rng.random() < 0.6 or view == "AP"
@@ -212,7 +212,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #02c034fa
+# %% ../nbs/02_phantom.ipynb #ca183f61
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
@@ -232,7 +232,7 @@ def _acquisition(rng, size, view="PA"):
     q["vessel"] = _u(rng, 0.05, 0.16)
     q["texture"] = _u(rng, 0.01, 0.05)
     q["fine"] = _u(rng, 0.0, 0.05)
-    q["edge"] = _u(rng, 0.1, 0.45)
+    q["edge"] = _u(rng, 0.15, 0.6)
     q["base"] = _u(rng, 0.0, 0.4)
     q["gamma"] = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))
     q["k"] = _u(rng, 0.5, 5.0)
@@ -242,7 +242,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #98d983d3
+# %% ../nbs/02_phantom.ipynb #7cc5394e
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -316,11 +316,18 @@ def _render(a, q, size):
     base = body.copy()
     if a["breasts"]:
         for s in (-1, 1):
-            e = 1 - ((Xl - s * 0.62) / (a["breast_r"] * 1.3)) ** 2 - ((Yl - a["breast_y"]) / a["breast_r"]) ** 2
-            base += 0.18 * np.sqrt(np.clip(e, 0, 1)) * np.clip((Yl - a["breast_y"] + 0.3) / 0.2, 0, 1)
+            e = 1 - ((Xl - s * 0.6) / (a["breast_r"] * 1.5)) ** 2 - ((Yl - a["breast_y"]) / a["breast_r"]) ** 2
+            base += a["breast_a"] * np.sqrt(np.clip(e, 0, 1)) * np.clip((Yl - a["breast_y"] + 0.45) / 0.4, 0, 1)
     # lung air: deepest in the middle of each lung, thinner towards the edges, displaced by the heart
-    depth = _smooth(lung_l, 0.045 * sx)
-    depth /= max(float(depth.max()), 1e-3)
+    # the lung is thin at its lateral edges and apex (soft edge) but sits on the domes (crisp lower edge):
+    # measure depth on the lungs extended downwards, then ramp from the edge value to full depth inwards
+    ext = lung_l.copy()
+    step = max(int(0.03 * sy * n / size), 1)
+    for k in range(1, 6):
+        ext[k * step:] = np.maximum(ext[k * step:], lung_l[:-k * step])
+    depth = _smooth(ext, 0.045 * sx)
+    depth = np.clip((depth / max(float(depth.max()), 1e-3) - 0.45) * 2.5, 0, 1)
+    depth = depth * depth * (3 - 2 * depth)
     heart_soft = _smooth(heart_l, 0.015 * sx)
     prof = (q["edge"] + (1 - q["edge"]) * depth) * (1 - 0.92 * heart_soft)
     prof *= 1 - q["base"] * np.clip(2 * Yl - 1, 0, 1)     # lower zones: more soft tissue in front
@@ -358,7 +365,7 @@ def _render(a, q, size):
     V = np.asarray(a["vessels"], np.float32)
     p0 = np.round(to_px(V[:, 0:2]) * 16).astype(int)
     p1 = np.round(to_px(V[:, 2:4]) * 16).astype(int)
-    th = np.maximum(np.round(V[:, 4] * 0.02 * sx), 1).astype(int)
+    th = np.maximum(np.round(V[:, 4] * 0.016 * sx), 1).astype(int)
     for i in range(len(V)):
         cv2.line(ves, (p0[i, 0], p0[i, 1]), (p1[i, 0], p1[i, 1]), 255, int(th[i]), cv2.LINE_8, 4)
     ves = _smooth(ves.astype(np.float32) / 255, 1.0) * lung_full
@@ -386,7 +393,7 @@ def _text_patch(txt, scale, thick):
 def _markers(v, rng, view):
     "Burn in what real films carry: anonymisation blocks, collimation edges, side and view markers, text."
     S = v.shape[0]
-    if rng.random() < 0.35:   # black blocks in the top corners (JSRT-style anonymisation)
+    if rng.random() < 0.5:    # black blocks in the top corners (JSRT-style anonymisation)
         for right in (False, True):
             if rng.random() < 0.8:
                 w, h = int(_u(rng, 0.06, 0.22) * S), int(_u(rng, 0.03, 0.09) * S)
@@ -427,7 +434,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #a4f951df
+# %% ../nbs/02_phantom.ipynb #8d76b1fe
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -522,12 +529,14 @@ def _finding(name, rng, A, masks, ctx, q, size):
         m = lung & ~shrunk.astype(bool) & (ctx["Y"] < _u(rng, 0.5, 0.9))
         A -= 0.25 * q["air"] * _smooth(m.astype(np.float32), 0.6)
         A -= q["vessel"] * ctx["vessels"] * m
-        cv2.polylines(A, [np.round(inner).astype(np.int32)], True, float(0.1 * q["air"]), 1)
+        line = np.zeros(A.shape, np.uint8)     # the visceral pleural line, only along the air rim
+        cv2.polylines(line, [np.round(inner).astype(np.int32)], True, 1, 1)
+        A += 0.1 * q["air"] * line * cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8))
     else:
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #28222fc0
+# %% ../nbs/02_phantom.ipynb #fef8d4b0
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -566,7 +575,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #418b7662
+# %% ../nbs/02_phantom.ipynb #b7a60aba
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -608,7 +617,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #5b1fa283
+# %% ../nbs/02_phantom.ipynb #cf321924
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -687,7 +696,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #89359efe
+# %% ../nbs/02_phantom.ipynb #c8f77fa6
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -722,7 +731,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #2ed77fb7
+# %% ../nbs/02_phantom.ipynb #b9e532e5
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -789,7 +798,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #8ce477b2
+# %% ../nbs/02_phantom.ipynb #997084dd
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -843,7 +852,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #1b6ceb90
+# %% ../nbs/02_phantom.ipynb #658b0af5
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
