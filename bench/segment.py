@@ -6,8 +6,8 @@ JSRT split (the peer's: sorted image names, np.random.RandomState(0).permutation
 test), and are scored the same way: per-image Dice of lungs (left + right) and heart (heart painted
 over the lungs where the SCR masks overlap) on the 40 test images at their own 512 x 512 size.
 
-Ours: images decoded and resized once into memory; classic U-Net (width 16, batch norm,
-channels-last), Dice + cross-entropy, AdamW with a one-cycle schedule driven by the clock; batch
+Ours: images decoded and resized once into memory; classic U-Net (widths 16-256, 4 down-samplings,
+batch norm, channels-last) run at half size behind a strided convolution (MONAI's UNet layout), Dice + cross-entropy, AdamW with a one-cycle schedule driven by the clock; batch
 augmentation of exposure (gamma), brightness, contrast, scale, shift/crop, rotation and warp (no flip);
 post-processing (two lungs, one heart, holes filled). Then the peer
 (`../shared/bench/peer_lungseg_monai.py --minutes M`) runs as a subprocess and its last JSON line is
@@ -56,8 +56,11 @@ def parse_args():
     p.add_argument("--bs", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--arch", default="unet")
-    p.add_argument("--width", type=int, default=8, help="classic U-Net: channels of the first stage")
-    p.add_argument("--depth", type=int, default=5, help="classic U-Net: number of down-samplings")
+    p.add_argument("--width", type=int, default=16, help="classic U-Net: channels of the first stage")
+    p.add_argument("--depth", type=int, default=4, help="classic U-Net: number of down-samplings")
+    p.add_argument("--stride", type=int, default=2, help="classic U-Net: 2 runs it at half size behind a strided conv")
+    p.add_argument("--low-res", type=float, default=0.0,
+                   help="share of the budget trained at half size first (progressive resizing); 0: all at --size")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-peer", action="store_true", help="skip the MONAI peer (development runs)")
     p.add_argument("--no-jsrt", action="store_true", help="skip our JSRT training (e.g. opacity only)")
@@ -90,14 +93,17 @@ def run_jsrt(args, out: dict):
     arrays = seg_arrays(train, structures, args.size, progress=False)
     cache_s = time.perf_counter() - t0
     print(f"ours: train={len(train)} test={len(test)} cache_s={cache_s:.1f} budget_s={args.minutes * 60:.0f} "
-          f"threads={torch.get_num_threads()} arch={args.arch} width={args.width} depth={args.depth} bs={args.bs} lr={args.lr}", flush=True)
+          f"threads={torch.get_num_threads()} arch={args.arch} width={args.width} depth={args.depth} stride={args.stride} bs={args.bs} lr={args.lr}", flush=True)
     seg, learn = train_segmenter(train, structures=structures, arch=args.arch, size=args.size, minutes=args.minutes,
                                  lr=args.lr, bs=args.bs, seed=args.seed, arrays=arrays, progress=False,
-                                 width=args.width, depth=args.depth)
+                                 width=args.width, depth=args.depth, stride=args.stride, low_res=args.low_res)
     st = learn.train_stats
+    full = st["by_size"].get(args.size, {"images": 0, "seconds": 0., "images_per_s": float("nan")})
     n_params = sum(p.numel() for p in seg.model.parameters())
     print(f"ours: trained {st['steps']} steps, {st['images']} images in {st['seconds']:.0f}s "
-          f"({st['images_per_s']:.1f} img/s, {st['images'] / len(train):.1f} epochs), params={n_params}", flush=True)
+          f"({st['images_per_s']:.1f} img/s overall, {st['images'] / len(train):.1f} epochs), params={n_params}", flush=True)
+    for k, v in sorted(st["by_size"].items()):
+        print(f"ours:   at {k} px: {v['images']} images in {v['seconds']:.0f}s of steps ({v['images_per_s']:.1f} img/s)", flush=True)
     t_eval = time.perf_counter()
     seg.timing = {"forward_s": 0., "images": 0}
     ev = evaluate_segmenter(seg, test, bs=8, post=True, progress=False)
@@ -109,7 +115,8 @@ def run_jsrt(args, out: dict):
     out.update(dice_lungs=float(ev.dice_lungs.mean()), dice_heart=float(ev.dice_heart.mean()),
                dice_lungs_no_post=float(ev_raw.dice_lungs.mean()), dice_heart_no_post=float(ev_raw.dice_heart.mean()),
                iou_lungs=float(ev.iou_lungs.mean()), iou_heart=float(ev.iou_heart.mean()),
-               train_img_s=round(st["images_per_s"], 2), train_seconds=round(st["seconds"], 1),
+               train_img_s=round(st["images_per_s"] if not args.low_res else full["images_per_s"], 2), train_img_s_overall=round(st["images_per_s"], 2),
+               low_res=args.low_res, images_at_full_size=int(full["images"]), train_seconds=round(st["seconds"], 1),
                train_images_seen=int(st["images"]), steps=int(st["steps"]), epochs=round(st["images"] / len(train), 1),
                infer_img_s=round(infer, 1), eval_seconds=round(eval_s, 1), cache_seconds=round(cache_s, 1),
                params=int(n_params))
@@ -159,7 +166,7 @@ def run_opacity(args, out: dict):
     print(f"covid_opacity: train {len(train)} ({int(train.label.sum())} with opacity), test {len(test)} "
           f"({int(test.label.sum())} with opacity)", flush=True)
     seg, learn = train_segmenter(train, structures=("opacity",), size=256, minutes=args.opacity_minutes, lr=args.lr,
-                                 bs=args.bs, seed=args.seed, progress=False, width=args.width, depth=args.depth)
+                                 bs=args.bs, seed=args.seed, progress=False, width=args.width, depth=args.depth, stride=args.stride)
     _opacity_scores(seg, test.path, [read_mask(m) for m in test.mask_opacity], args.min_area, "covid_opacity", out)
     # phantoms: half without opacity, half with 1-3 opacity regions
     def phantoms(seeds):
@@ -173,7 +180,7 @@ def run_opacity(args, out: dict):
     x = torch.from_numpy(np.stack([np.rint(np.clip(i, 0, 1) * 255).astype(np.uint8) for i in ims]))[:, None]
     y = torch.from_numpy(np.stack(ms).astype(np.uint8))
     seg_p, _ = train_segmenter(None, structures=("opacity",), size=256, minutes=args.opacity_minutes, lr=args.lr,
-                               bs=args.bs, seed=args.seed, arrays=(x, y), progress=False, width=args.width, depth=args.depth)
+                               bs=args.bs, seed=args.seed, arrays=(x, y), progress=False, width=args.width, depth=args.depth, stride=args.stride)
     ims_t, ms_t = phantoms(range(5000, 5080))
     _opacity_scores(seg_p, [np.asarray(i, np.float32) for i in ims_t], ms_t, args.min_area, "phantom_opacity", out)
 
@@ -203,7 +210,7 @@ def main():
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     out = {"script": "bench/segment.py", "minutes": args.minutes, "seed": args.seed, "split_seed": args.split_seed,
-           "size": args.size, "arch": args.arch, "width": args.width, "depth": args.depth, "bs": args.bs, "lr": args.lr,
+           "size": args.size, "arch": args.arch, "width": args.width, "depth": args.depth, "stride": args.stride, "bs": args.bs, "lr": args.lr, "low_res": args.low_res,
            "load_avg_start": os.getloadavg()[0]}
     seg = None
     if not args.no_jsrt:
@@ -216,7 +223,7 @@ def main():
     if "peer_dice_lungs" in out:
         print("\n| | ours | MONAI peer | ratio ours/peer |\n|---|---|---|---|")
         for k, name in (("dice_lungs", "test Dice lungs (512 px)"), ("dice_heart", "test Dice heart (512 px)"),
-                        ("train_img_s", "training images/s"), ("infer_img_s", "inference images/s")):
+                        ("train_img_s", f"training images/s (at {args.size} px)"), ("infer_img_s", "inference images/s")):
             ours, peer = out[k], out[f"peer_{k}"]
             print(f"| {name} | {ours:.4f} | {peer:.4f} | {ours / peer:.3f} |")
         print(f"| 1 - Dice (error) lungs / heart | {1 - out['dice_lungs']:.4f} / {1 - out['dice_heart']:.4f} | "
