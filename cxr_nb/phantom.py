@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #25e06d19
+# %% ../nbs/02_phantom.ipynb #3621a98e
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #1bdf5f66
+# %% ../nbs/02_phantom.ipynb #4a530e01
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #931bd1f6
+# %% ../nbs/02_phantom.ipynb #b8a2f3d7
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -114,8 +114,8 @@ def _heart_outline(rng, dome_l, scale=1.0):
     "Canonical outline of the heart: bulges to the patient's left (image right)."
     j = lambda s: float(rng.normal(0, s))
     cx = _u(rng, 0.08, 0.2)
-    top = _u(rng, 0.36, 0.48)
-    bot = dome_l + _u(rng, 0.1, 0.16)
+    top = _u(rng, 0.45, 0.56)
+    bot = dome_l + _u(rng, 0.06, 0.11)
     xr = _u(rng, -0.38, -0.22)
     xl = _u(rng, 0.5, 0.7)
     mid = 0.5 * (top + bot)
@@ -159,7 +159,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     apex_r, apex_l = _u(rng, -0.03, 0.04), _u(rng, -0.03, 0.04)
     med_r, med_l = _u(rng, 0.12, 0.22), _u(rng, 0.08, 0.18)
     a["right_lung"] = _lung_outline(rng, -1, dome_r, dome_r + _u(rng, 0.06, 0.14), cp_r, med_r, apex_r)
-    a["left_lung"] = _lung_outline(rng, 1, dome_l, dome_l + _u(rng, 0.05, 0.12), cp_l, med_l, apex_l)
+    a["left_lung"] = _lung_outline(rng, 1, dome_l, dome_l + _u(rng, 0.02, 0.06), cp_l, med_l, apex_l)
     hs = heart_scale * _u(rng, 0.88, 1.12) * (1.1 if view == "AP" else 1.0)
     a["heart"] = _heart_outline(rng, dome_l, hs)
     a["domes"] = (dome_r, dome_l)
@@ -195,8 +195,8 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["ribs"] = ribs
     # body outline: half-width of the soft tissue as a function of y (neck, shoulders, chest, abdomen)
     a["body_y"] = np.array([-0.9, -0.35, -0.2, -0.08, 0.15, 0.6, 1.0, 1.5, 2.2], np.float32)
-    a["body_w"] = np.array([0.3, 0.33, _u(rng, 0.5, 0.9), _u(rng, 1.2, 1.45), _u(rng, 1.14, 1.3),
-                            _u(rng, 1.12, 1.28), _u(rng, 1.08, 1.25), _u(rng, 1.0, 1.25), 1.0], np.float32)
+    a["body_w"] = np.array([0.3, 0.33, _u(rng, 0.5, 0.9), _u(rng, 1.3, 1.6), _u(rng, 1.16, 1.36),
+                            _u(rng, 1.13, 1.3), _u(rng, 1.08, 1.25), _u(rng, 1.0, 1.25), 1.0], np.float32)
     a["arms"] = rng.random() < 0.35
     a["arm_gap"], a["arm_w"] = _u(rng, 0.02, 0.25), _u(rng, 0.2, 0.35)
     a["spine_w"] = _u(rng, 0.075, 0.1)
@@ -212,24 +212,24 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #ca183f61
+# %% ../nbs/02_phantom.ipynb #84f18b09
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
-    sx = _u(rng, 0.32, 0.48) * size
-    sy = min(sx * _u(rng, 1.55, 2.2), 0.92 * size)
-    top = _u(rng, 0.01, min(0.97 - sy / size, 0.16)) * size if sy / size < 0.96 else 0.01 * size
+    sx = _u(rng, 0.34, 0.48) * size
+    sy = min(sx * _u(rng, 1.7, 2.5), 0.95 * size)
+    top = _u(rng, 0.01, min(0.98 - sy / size, 0.12)) * size if sy / size < 0.97 else 0.01 * size
     q["sx"], q["sy"] = sx, sy
     q["c"] = np.array([size * (0.5 + _u(rng, -0.05, 0.05)), top + 0.5 * sy], np.float32)
     th = math.radians(_u(rng, -6, 6))
     q["R"] = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]], np.float32)
-    q["air"] = _u(rng, 0.2, 0.55)
+    q["air"] = _u(rng, 0.16, 0.45)
     q["heart"] = _u(rng, 0.0, 0.05)
-    q["spine"] = _u(rng, 0.0, 0.08)
-    q["trachea"] = _u(rng, 0.0, 0.08)
+    q["spine"] = _u(rng, 0.0, 0.05)
+    q["trachea"] = _u(rng, 0.0, 0.05)
     q["rib"] = _u(rng, 0.04, 0.14)
-    q["clav"] = _u(rng, 0.06, 0.2)
-    q["vessel"] = _u(rng, 0.05, 0.16)
+    q["clav"] = _u(rng, 0.03, 0.12)
+    q["vessel"] = _u(rng, 0.02, 0.08)
     q["texture"] = _u(rng, 0.01, 0.05)
     q["fine"] = _u(rng, 0.0, 0.05)
     q["edge"] = _u(rng, 0.15, 0.6)
@@ -242,7 +242,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #7cc5394e
+# %% ../nbs/02_phantom.ipynb #ee3480ba
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -434,7 +434,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #8d76b1fe
+# %% ../nbs/02_phantom.ipynb #97e5cf0b
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -536,7 +536,7 @@ def _finding(name, rng, A, masks, ctx, q, size):
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #fef8d4b0
+# %% ../nbs/02_phantom.ipynb #b7de71fc
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -575,7 +575,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #b7a60aba
+# %% ../nbs/02_phantom.ipynb #cdeb4350
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -617,7 +617,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #cf321924
+# %% ../nbs/02_phantom.ipynb #b2931c4d
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -696,7 +696,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #c8f77fa6
+# %% ../nbs/02_phantom.ipynb #43433aa7
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -731,7 +731,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #b9e532e5
+# %% ../nbs/02_phantom.ipynb #827e8bd6
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -798,7 +798,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #997084dd
+# %% ../nbs/02_phantom.ipynb #fd6c7661
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -852,7 +852,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #658b0af5
+# %% ../nbs/02_phantom.ipynb #1170542b
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
