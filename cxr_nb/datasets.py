@@ -13,7 +13,7 @@ __all__ = ['JSRT_RAW_SIDE', 'NIH_FINDINGS', 'JSRT_STRUCTURES', 'LOADERS', 'PHANT
            'label_map', 'LabelMapReader', 'segmentation_dls', 'classification_dls', 'multilabel_dls', 'image_mask_dls',
            'load_phantom']
 
-# %% ../nbs/03_datasets.ipynb #108fd762
+# %% ../nbs/03_datasets.ipynb #d671f021
 import logging
 import os
 import re
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 import pydicom
+from fastprogress.fastprogress import progress_bar
 from scipy import ndimage
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -31,7 +32,7 @@ from .io import CXRReadError, PILCXR, find_dataset, read_cxr
 
 _log = logging.getLogger(__name__)  # routine counts at INFO; anything dropped is also a warning
 
-# %% ../nbs/03_datasets.ipynb #ff4af243
+# %% ../nbs/03_datasets.ipynb #48b0ad60
 JSRT_RAW_SIDE = 2048  # JSRT .IMG files: 2048 x 2048, 12 bits stored in 16-bit big-endian words
 
 def _probe_image(path: Path) -> tuple:
@@ -59,7 +60,7 @@ def _probe_image(path: Path) -> tuple:
     except Exception as e:  # any parser error means: unreadable, with the parser's reason
         return None, None, f"unreadable header ({type(e).__name__}: {e})"
 
-# %% ../nbs/03_datasets.ipynb #e4ad76cd
+# %% ../nbs/03_datasets.ipynb #778f32ab
 def _decode_ok(path: Path) -> str:
     "None when `read_cxr` decodes the file, else the reason."
     try:
@@ -82,7 +83,8 @@ def check_images(df: pd.DataFrame, # a loader's frame (needs `path`; `mask_*` co
         raise ValueError(f"on_bad must be 'drop', 'keep' or 'raise', got {on_bad!r}")
     df = df.copy()
     bad, heights, widths = [], [], []
-    for p in df["path"]:
+    paths = df["path"].tolist()
+    for p in (progress_bar(paths, leave=False) if len(paths) >= 2000 else paths):  # a bar for big sets only
         if check == "exists":
             h, w, reason = None, None, (None if Path(p).exists() else "missing")
         else:
@@ -117,7 +119,7 @@ def check_images(df: pd.DataFrame, # a loader's frame (needs `path`; `mask_*` co
                 df[c] = [p if isinstance(p, str) and Path(p).exists() else None for p in df[c]]
     return df
 
-# %% ../nbs/03_datasets.ipynb #32eea196
+# %% ../nbs/03_datasets.ipynb #d73c30db
 def _require_dir(root, what: str, expected: str) -> Path:
     "`root` as an absolute Path, or a FileNotFoundError naming it and the expected layout."
     if root is None:
@@ -144,7 +146,7 @@ def _norm_name(name: str) -> str:
     name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)
     return re.sub(r"[\s\-]+", "_", name.strip()).lower()
 
-# %% ../nbs/03_datasets.ipynb #63fd16b4
+# %% ../nbs/03_datasets.ipynb #eb8a9249
 NIH_FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
                 "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"]
 _NIH_BOX_NAMES = {"Infiltrate": "Infiltration"}
@@ -223,7 +225,7 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
             df.attrs["log"].append(f"{n_none} image(s) in neither official list: split is None")
     return df
 
-# %% ../nbs/03_datasets.ipynb #56a6f2b2
+# %% ../nbs/03_datasets.ipynb #880eed0d
 def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_images/
               check: str = "header", # see `check_images`
               on_bad: str = "drop", # see `check_images`
@@ -250,7 +252,7 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
         df["class"] = [cls.get(p) for p in df.patient_id]
     return _finish(df, "rsna", check, on_bad, log)
 
-# %% ../nbs/03_datasets.ipynb #fa8fa2f3
+# %% ../nbs/03_datasets.ipynb #5f1c52fd
 JSRT_STRUCTURES = ["left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle"]
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".img", ".tif", ".tiff", ".gif", ".bmp"}
 
@@ -320,7 +322,7 @@ def load_jsrt(root, # folder: images/ + masks/<structure>/ (PNG), or the SCR rel
     if "fold" in df: df["fold"] = df["fold"].astype("Int64")
     return _finish(df, "jsrt", check, on_bad, log, structures=structures)
 
-# %% ../nbs/03_datasets.ipynb #335ae325
+# %% ../nbs/03_datasets.ipynb #3dd8bf7a
 def _load_nlm_tb(root: Path, prefix: str, dataset: str, check: str, on_bad: str) -> pd.DataFrame:
     "Montgomery / Shenzhen: images named PREFIX_NNNN_T.png with optional ManualMask/leftMask|rightMask."
     pattern = re.compile(rf"({prefix}_\d+)_(\d)$", re.I)
@@ -357,7 +359,7 @@ def load_shenzhen(root, # folder with CXR_png/ (and optional ManualMask/ or mask
     root = _require_dir(root, "Shenzhen", "CXR_png/CHNCXR_NNNN_T.png (optional ManualMask/ or mask/)")
     return _load_nlm_tb(root, "CHNCXR", "shenzhen", check, on_bad)
 
-# %% ../nbs/03_datasets.ipynb #c5949dbb
+# %% ../nbs/03_datasets.ipynb #654f9507
 def kermany_patient_id(name: str) -> str:
     "Patient id from a Kermany file name: 'person12_virus_3.jpeg' -> 'person12', 'NORMAL2-IM-0383-0001.jpeg' -> 'NORMAL2-IM-0383'."
     stem = Path(name).stem
@@ -394,7 +396,7 @@ def load_kermany(root, # folder holding chest_xray/ (or chest_xray itself, or th
         warnings.warn(f"Kermany: {len(odd)} file name(s) match no patient pattern; each is its own patient: {odd[:5]}")
     return _finish(pd.DataFrame(rows), "kermany", check, on_bad, log)
 
-# %% ../nbs/03_datasets.ipynb #9e101571
+# %% ../nbs/03_datasets.ipynb #1754de91
 def mask_to_boxes(mask: np.ndarray, # bool or 0/1 HxW mask
                   min_area: int = 1, # components with fewer pixels are ignored
                  ) -> list:
@@ -407,7 +409,7 @@ def mask_to_boxes(mask: np.ndarray, # bool or 0/1 HxW mask
         boxes.append((int(xs.start), int(ys.start), int(xs.stop), int(ys.stop)))
     return sorted(boxes)
 
-# %% ../nbs/03_datasets.ipynb #b06dcd91
+# %% ../nbs/03_datasets.ipynb #b84c6d33
 def read_mask(path) -> np.ndarray:
     "A mask file (PNG, GIF, ... 0/255 or 0/1) as a bool HxW array, read through `read_cxr`."
     img, _ = read_cxr(path)
@@ -451,7 +453,7 @@ def load_covid_opacity(root, # folder with images/, masks/{lungs,heart,opacity}/
         df["label"] = from_mask
     return df
 
-# %% ../nbs/03_datasets.ipynb #d0a7414a
+# %% ../nbs/03_datasets.ipynb #111cbb97
 _PATH_COLS = ("path", "image", "image_path", "file", "filename", "file_name", "image_id")
 _CAT_COLS = ("ilo_category", "ilo", "category", "profusion", "label", "class")
 _PATIENT_COLS = ("patient_id", "patient", "patientid", "subject", "subject_id")
@@ -532,7 +534,7 @@ def load_pneumoconiosis(root, # folder with a CSV (path, ILO category, patient i
         log.append(f"masks found for {structures}")
     return _finish(df, "pneumoconiosis", check, on_bad, log, structures=structures)
 
-# %% ../nbs/03_datasets.ipynb #93cfc32e
+# %% ../nbs/03_datasets.ipynb #f7792480
 LOADERS = {"nih": load_nih, "rsna": load_rsna, "jsrt": load_jsrt, "scr": load_jsrt, "montgomery": load_montgomery,
            "shenzhen": load_shenzhen, "kermany": load_kermany, "covid_opacity": load_covid_opacity,
            "pneumoconiosis": load_pneumoconiosis}
@@ -579,7 +581,7 @@ def load_dataset(name_or_path, # a set name ('jsrt', 'nih', ...), 'phantom', or 
         raise ValueError(f"unknown layout {layout!r}; known: {sorted(LOADERS)}")
     return LOADERS[layout](root, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #9d314052
+# %% ../nbs/03_datasets.ipynb #daf0ff68
 def _holdout(df: pd.DataFrame, pct: float, stratify, seed: int) -> np.ndarray:
     "Boolean mask of the rows of about `pct` of the patients (one fold of a stratified group k-fold)."
     n = int(round(1 / pct))
@@ -627,7 +629,7 @@ def patient_split(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
         "patient_split(seed=%d): %s" % (seed, dict(df.split.value_counts())))
     return df
 
-# %% ../nbs/03_datasets.ipynb #3815bd6d
+# %% ../nbs/03_datasets.ipynb #7246e001
 class LeakageError(ValueError):
     "A patient appears on two sides of a split or in two folds."
 
@@ -646,7 +648,7 @@ def check_no_leakage(df: pd.DataFrame, # a frame with `patient_id` and `split` a
             raise LeakageError(f"{len(leaked)} patient(s) appear in more than one `{c}` value, e.g. {eg}")
     return df
 
-# %% ../nbs/03_datasets.ipynb #a817c24b
+# %% ../nbs/03_datasets.ipynb #777f84df
 def patient_kfold(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
                   n_splits: int = 10, # number of folds (10 as in Yang et al.)
                   stratify: str = "label", # column to balance across folds (None: no stratification)
@@ -671,7 +673,7 @@ def patient_kfold(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
     df.attrs["fold_seed"] = seed
     return df
 
-# %% ../nbs/03_datasets.ipynb #7da0a5b6
+# %% ../nbs/03_datasets.ipynb #ab4704c1
 from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock, TransformBlock
 from fastai.data.transforms import ColReader, ColSplitter, IntToFloatTensor
 from fastai.vision.augment import Resize, aug_transforms
@@ -681,7 +683,7 @@ from fastcore.basics import noop
 
 from .io import PILCXR3
 
-# %% ../nbs/03_datasets.ipynb #2b45a52a
+# %% ../nbs/03_datasets.ipynb #fa544831
 def anatomy_aug(flip: bool = False, # horizontal flip (off: it moves the heart to the right)
                 max_rotate: float = 5.0, # degrees, both ways
                 max_zoom: float = 1.1, # up to 10% zoom in
@@ -693,7 +695,7 @@ def anatomy_aug(flip: bool = False, # horizontal flip (off: it moves the heart t
                           max_lighting=max_lighting, max_warp=0.0, p_affine=p_affine, p_lighting=p_lighting,
                           pad_mode="zeros")
 
-# %% ../nbs/03_datasets.ipynb #e9248fbe
+# %% ../nbs/03_datasets.ipynb #c640cd06
 _GROUPS = {"lungs": ("left_lung", "right_lung"), "clavicles": ("left_clavicle", "right_clavicle")}
 
 def resolve_structures(df: pd.DataFrame, # a frame with mask_<structure> columns
@@ -738,7 +740,7 @@ def label_map(row, # one row of a loader's frame
             out[m] = i
     return out
 
-# %% ../nbs/03_datasets.ipynb #3fc3957c
+# %% ../nbs/03_datasets.ipynb #67249a11
 class LabelMapReader:
     "fastai type transform: a frame row -> `PILMask` label map of `classes` (see `label_map`)."
     def __init__(self, classes: dict): self.classes = classes
@@ -782,7 +784,7 @@ def _rows_with(df: pd.DataFrame, cols: list, what: str) -> pd.DataFrame:
         warnings.warn(f"{(~ok).sum()} of {len(df)} row(s) lack {what} ({cols}) and are left out")
     return df[ok]
 
-# %% ../nbs/03_datasets.ipynb #20377e71
+# %% ../nbs/03_datasets.ipynb #c29e1248
 def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> columns
                      structures=("left_lung", "right_lung", "heart"), # classes 1..n, see `resolve_structures`
                      size: int = 256, # images padded and resized to size x size
@@ -813,7 +815,7 @@ def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> 
     dls.codes = codes
     return dls
 
-# %% ../nbs/03_datasets.ipynb #aabc10a7
+# %% ../nbs/03_datasets.ipynb #89a4a6ee
 def classification_dls(df: pd.DataFrame, # a loader's frame
                        label_col: str = "label", # the single-label target column
                        size: int = 224, bs: int = 32, valid_fold: int = None,
@@ -829,7 +831,7 @@ def classification_dls(df: pd.DataFrame, # a loader's frame
                        **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #0b4f52b0
+# %% ../nbs/03_datasets.ipynb #8ebf727d
 class _Columns:
     "Getter: a row -> float32 array of `cols` (the one-hot target of a multi-label task)."
     def __init__(self, cols): self.cols = list(cols)
@@ -850,7 +852,7 @@ def multilabel_dls(df: pd.DataFrame, # a loader's frame with one 0/1 column per 
                        **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #6ca3251f
+# %% ../nbs/03_datasets.ipynb #a0d017b8
 def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a target
                    structures=("left_lung", "right_lung", "heart"), # merged into one binary mask
                    label_col: str = None, # single-label target column ...
@@ -878,7 +880,7 @@ def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a 
                        **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
 
-# %% ../nbs/03_datasets.ipynb #24b51183
+# %% ../nbs/03_datasets.ipynb #980fe460
 import json
 import tempfile
 
