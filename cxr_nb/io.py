@@ -93,6 +93,11 @@ def _has_dicm_preamble(path:Path) -> bool:
     with open(path, 'rb') as f: head = f.read(132)
     return len(head) == 132 and head[128:132] == b'DICM'
 
+def _may_be_raw_dicom(path:Path) -> bool:
+    "A preamble-less DICOM starts with a group 0002 or 0008 tag; anything else is not worth a forced parse."
+    with open(path, 'rb') as f: head = f.read(2)
+    return head in (b'\x02\x00', b'\x08\x00', b'\x00\x02', b'\x00\x08')
+
 # %% ../nbs/00_io.ipynb #86cab7c8
 def _voi_window(x:np.ndarray, center:float, width:float, function:str='LINEAR') -> np.ndarray:
     "Map values through a DICOM window (PS3.3 C.11.2.1.2) straight into [0, 1]."
@@ -310,6 +315,22 @@ def _raster_to_float(path:Path, frame:int|None) -> tuple:
                 format=fmt, mode=mode)
     return np.clip(arr, 0, 1).astype(np.float32), meta
 
+# %% ../nbs/00_io.ipynb #b180d1bc
+_JSRT_SIDE = 2048
+
+def _is_jsrt_raw(path:Path) -> bool:
+    return path.suffix.lower() == '.img' and path.stat().st_size == _JSRT_SIDE * _JSRT_SIDE * 2
+
+def _read_jsrt_raw(path:Path) -> tuple:
+    "Read an original JSRT `.IMG` (2048x2048, 12-bit big-endian, high = dark) as bone-bright float32."
+    try: raw = np.fromfile(path, dtype='>u2').reshape(_JSRT_SIDE, _JSRT_SIDE)
+    except Exception as e: raise CXRReadError(path, f"cannot read JSRT raw image ({type(e).__name__}: {e})") from None
+    img = 1.0 - np.clip(raw, 0, 4095).astype(np.float32) / 4095.0
+    meta = dict(patient_id=path.stem, sex=None, age=None, view_position='PA', pixel_spacing=(0.175, 0.175),
+                photometric='MONOCHROME1', original_size=(_JSRT_SIDE, _JSRT_SIDE), bits_stored=12,
+                transfer_syntax=None, format='jsrt-raw', normalisation='1 - x / 4095 (JSRT raw: high = dark)')
+    return img, meta
+
 # %% ../nbs/00_io.ipynb #288ca509
 def read_cxr(path, # a DICOM, PNG, JPEG or TIFF file (format decided by content, not extension)
              apply_voi:bool=True, # apply the file's VOI LUT / first window; False: use the raw (rescaled) range
@@ -319,6 +340,7 @@ def read_cxr(path, # a DICOM, PNG, JPEG or TIFF file (format decided by content,
     "Read a chest radiograph into a float32 HxW array in [0, 1] (bone bright) and a metadata dict."
     if no_window not in ('minmax', 'bits'): raise ValueError(f"no_window must be 'minmax' or 'bits', not {no_window!r}")
     path = _check_file(path)
+    if _is_jsrt_raw(path): return _read_jsrt_raw(path)
     if _has_dicm_preamble(path): ds = _read_dicom_dataset(path, force=False)
     else:
         # No 'DICM' marker: a preamble-less DICOM or a PNG/JPEG/TIFF. Try the likelier one first.
@@ -332,7 +354,9 @@ def read_cxr(path, # a DICOM, PNG, JPEG or TIFF file (format decided by content,
                 if path.suffix.lower() in _DICOM_EXTS:
                     raise CXRReadError(path, "corrupt DICOM or not a DICOM file (no 'DICM' marker, pydicom cannot "
                                              "parse it, and it is no image format PIL recognises)") from None
-                ds = _read_dicom_dataset(path, force=True)  # a preamble-less DICOM without a .dcm name?
+                # a preamble-less DICOM without a .dcm name? (checked cheaply first: a forced parse of a
+                # large binary blob can take seconds)
+                ds = _read_dicom_dataset(path, force=True) if _may_be_raw_dicom(path) else None
                 if ds is None: raise e
     try:
         img, how = _dicom_to_float(path, ds, apply_voi, no_window, frame)
