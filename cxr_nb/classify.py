@@ -11,7 +11,7 @@ __all__ = ['binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 'class_weight
            'densenet53', 'MultiScaleSpatialAttention', 'CXRIRNet', 'model_learner', 'cxr_learner', 'small_cnn',
            'ExperimentResult', 'run_folds', 'run_trials']
 
-# %% ../nbs/05_classify.ipynb #324aa4b0
+# %% ../nbs/05_classify.ipynb #17bc0bf4
 import math
 import os
 import socket
@@ -30,6 +30,7 @@ import torchvision
 from fastai.data.core import DataLoaders, TfmdDL
 from fastai.learner import Learner
 import fastai.callback.progress  # registers the progress bar and `Learner.no_bar`
+import fastai.callback.schedule  # `Learner.fit_one_cycle`, `lr_find`
 from fastai.losses import BaseLoss, BCEWithLogitsLossFlat, CrossEntropyLossFlat
 from fastai.torch_core import default_device, set_seed
 from fastai.vision.augment import Normalize
@@ -38,7 +39,7 @@ from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/05_classify.ipynb #6a3d1139
+# %% ../nbs/05_classify.ipynb #4d69d60c
 def binary_focal_loss(
     logits: torch.Tensor,  # one logit per image, shape (N,) or (N, 1)
     targets: torch.Tensor,  # 0/1 labels, shape (N,)
@@ -61,7 +62,7 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none": return loss
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
-# %% ../nbs/05_classify.ipynb #02170b9d
+# %% ../nbs/05_classify.ipynb #38c26d9b
 class FocalLoss(nn.Module):
     "Focal loss on softmax logits: binary Eq. 1 of Yang et al. 2021 with scalar `alpha`, per-class `alpha` otherwise."
     def __init__(self,
@@ -86,7 +87,7 @@ class FocalLoss(nn.Module):
             loss = self.alpha[targets.long()] * loss
         return _reduce(loss, self.reduction)
 
-# %% ../nbs/05_classify.ipynb #aa17001b
+# %% ../nbs/05_classify.ipynb #2e7ecf58
 class AlphaFocalLossFlat(BaseLoss):
     "fastai loss of `FocalLoss` (alpha and gamma), flattened, with softmax activation and argmax decodes."
     y_int = True
@@ -101,7 +102,7 @@ class AlphaFocalLossFlat(BaseLoss):
     def decodes(self, x): return x.argmax(dim=self.axis)
     def activation(self, x): return F.softmax(x, dim=self.axis)
 
-# %% ../nbs/05_classify.ipynb #f3fd735c
+# %% ../nbs/05_classify.ipynb #c0a4bc51
 def class_weights(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image (or use `counts`)
     n: float = 1.0,  # Hao et al.'s scale factor: extra multiplier of the minority class weight
@@ -121,7 +122,7 @@ def class_weights(
     w[m] *= n
     return torch.tensor(w, dtype=torch.float32)
 
-# %% ../nbs/05_classify.ipynb #45a6dc88
+# %% ../nbs/05_classify.ipynb #7388c02e
 def weighted_ce_loss(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image
     n: float = 1.0,  # scale factor of the minority weight (Hao et al.: 1 and 5)
@@ -130,7 +131,7 @@ def weighted_ce_loss(
     "fastai `CrossEntropyLossFlat` with Hao et al.'s class weights computed from the training labels."
     return CrossEntropyLossFlat(weight=class_weights(labels, n=n, **kwargs))
 
-# %% ../nbs/05_classify.ipynb #081b4d0c
+# %% ../nbs/05_classify.ipynb #48e85124
 def positive_weights(
     y: np.ndarray | pd.DataFrame,  # (N, L) 0/1 labels of the training images
 ) -> torch.Tensor:
@@ -151,7 +152,7 @@ def multilabel_bce(
     if pos_weight is not None: pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32)
     return BCEWithLogitsLossFlat(pos_weight=pos_weight, thresh=thresh)
 
-# %% ../nbs/05_classify.ipynb #68ba6293
+# %% ../nbs/05_classify.ipynb #f87f53ef
 class _Stream:
     "Endless stream of `idxs` in successive random permutations."
     def __init__(self, idxs: np.ndarray, rng: np.random.Generator):
@@ -186,7 +187,7 @@ def batch_control_batches(
         batches.append(rng.permutation(b).tolist())
     return batches
 
-# %% ../nbs/05_classify.ipynb #15304a18
+# %% ../nbs/05_classify.ipynb #164216c3
 class BatchControlSampler(torch.utils.data.Sampler):
     "PyTorch batch sampler of `steps` batches per epoch with exactly `k` positives each (`k=None`: RAND)."
     def __init__(self,
@@ -205,7 +206,7 @@ class BatchControlSampler(torch.utils.data.Sampler):
         return iter(batches)
     def __len__(self): return self.steps
 
-# %% ../nbs/05_classify.ipynb #960daa80
+# %% ../nbs/05_classify.ipynb #488cadd5
 class BatchControlDL(TfmdDL):
     "fastai training `TfmdDL` whose batches hold exactly `k` positives (`k=None`: RAND); an epoch is `steps` batches."
     def __init__(self,
@@ -237,7 +238,7 @@ class BatchControlDL(TfmdDL):
             for a in ("labels", "k", "steps", "seed"): kwargs.setdefault(a, getattr(self, a))
         return super().new(dataset, cls, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #23b23ba0
+# %% ../nbs/05_classify.ipynb #debb9896
 def _train_labels(dls: DataLoaders, positive) -> np.ndarray:
     ds = dls.train.dataset
     if not hasattr(ds, "tls"):
@@ -262,7 +263,7 @@ def batch_control_dls(
     train = dls.train.new(cls=BatchControlDL, labels=labels, k=k, steps=steps, seed=seed, bs=bs or dls.train.bs)
     return DataLoaders(train, dls.valid, path=dls.path, device=dls.device)
 
-# %% ../nbs/05_classify.ipynb #a541ae8a
+# %% ../nbs/05_classify.ipynb #4afa683a
 @dataclass
 class OperatingPoint:
     "A decision threshold chosen on validation data, with the sensitivity and specificity it gives there."
@@ -294,7 +295,7 @@ def threshold_for_target(
     pred = s >= thr
     return OperatingPoint(float(thr), float(pred[y].mean()), float((~pred[~y]).mean()))
 
-# %% ../nbs/05_classify.ipynb #0a2a742f
+# %% ../nbs/05_classify.ipynb #cc32a278
 def _weights_file(name: str) -> Path:
     w = torchvision.models.get_model_weights(name).DEFAULT
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
@@ -345,7 +346,7 @@ def cxr_vision_model(
     net.pretrained = sd is not None
     return net
 
-# %% ../nbs/05_classify.ipynb #1ac470b8
+# %% ../nbs/05_classify.ipynb #8f39ea83
 class _DenseLayer(nn.Module):
     def __init__(self, n_in: int, growth: int, bottleneck: bool, drop: float):
         super().__init__()
@@ -407,7 +408,7 @@ def densenet53(**kwargs) -> DenseNetBC:
     "Hao et al.'s DenseNet53: 4 dense blocks of 6 layers."
     return DenseNetBC(4, 6, **kwargs)
 
-# %% ../nbs/05_classify.ipynb #770a87ea
+# %% ../nbs/05_classify.ipynb #c702eb93
 def _channel_pool(x: torch.Tensor) -> torch.Tensor:
     "Max and mean across channels, (B, 2, H, W)."
     return torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], 1)
@@ -470,7 +471,7 @@ class CXRIRNet(nn.Module):
             f = f * F.adaptive_avg_pool2d(m, f.shape[-2:])
         return self.classifier(F.adaptive_avg_pool2d(f, 1).flatten(1))
 
-# %% ../nbs/05_classify.ipynb #eacc45f3
+# %% ../nbs/05_classify.ipynb #74938bde
 def _finish_learner(learn: Learner) -> Learner:
     if hasattr(learn.loss_func, "to"): learn.loss_func.to(learn.dls.device or default_device())
     if torch.cuda.is_available(): learn = learn.to_fp16()
@@ -514,7 +515,7 @@ def cxr_learner(
     if model.pretrained: learn.freeze()
     return _finish_learner(learn)
 
-# %% ../nbs/05_classify.ipynb #78d0e07b
+# %% ../nbs/05_classify.ipynb #3d16cdb6
 def small_cnn(
     n_in: int = 1,  # input channels
     n_out: int = 2,  # classes
@@ -527,7 +528,7 @@ def small_cnn(
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
 
-# %% ../nbs/05_classify.ipynb #941480ab
+# %% ../nbs/05_classify.ipynb #b349f3c3
 @dataclass
 class ExperimentResult:
     "Tidy outcome of `run_folds` / `run_trials`: held-out predictions, per-epoch history, failures."
