@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #3621a98e
+# %% ../nbs/02_phantom.ipynb #15415a15
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #4a530e01
+# %% ../nbs/02_phantom.ipynb #699e5216
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #b8a2f3d7
+# %% ../nbs/02_phantom.ipynb #855ccb50
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -111,25 +111,21 @@ def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
 
 
 def _heart_outline(rng, dome_l, scale=1.0):
-    "Canonical outline of the heart: bulges to the patient's left (image right)."
-    j = lambda s: float(rng.normal(0, s))
-    cx = _u(rng, 0.08, 0.2)
-    top = _u(rng, 0.45, 0.56)
+    "Canonical outline of the heart: a tilted rounded D whose apex points down and to the patient's left (image right)."
+    top = _u(rng, 0.48, 0.58)
     bot = dome_l + _u(rng, 0.06, 0.11)
-    xr = _u(rng, -0.38, -0.22)
-    xl = _u(rng, 0.5, 0.7)
-    mid = 0.5 * (top + bot)
-    pts = np.array([(0.0 + j(0.03), top),
-                    (0.25 + j(0.03), top + 0.04 + j(0.02)),
-                    (0.4 + j(0.03), mid - 0.08 + j(0.02)),
-                    (xl, mid + 0.05 + j(0.02)),
-                    (xl - 0.1 + j(0.02), bot - 0.02),
-                    (0.2 + j(0.03), bot + 0.01),
-                    (-0.1 + j(0.03), bot - 0.02),
-                    (xr, mid + 0.06 + j(0.03)),
-                    (xr + 0.06 + j(0.02), top + 0.1 + j(0.02))], np.float32)
-    c = np.array([cx * 0.5, mid], np.float32)
-    return _closed_spline((pts - c) * scale + c, 6)
+    xr, xl = _u(rng, -0.38, -0.2), _u(rng, 0.48, 0.7)
+    cx, cy = 0.5 * (xl + xr), 0.5 * (top + bot)
+    hw, hh = 0.5 * (xl - xr) * scale, 0.5 * (bot - top) * scale
+    th = np.linspace(0, 2 * np.pi, 12, endpoint=False) + rng.uniform(-0.1, 0.1)
+    c, s = np.cos(th), np.sin(th)
+    e = _u(rng, 0.7, 0.9)                                    # superellipse: flatter sides and base
+    r = 1 + rng.normal(0, 0.03, len(th)) + _u(rng, 0.0, 0.12) * np.exp(-((th - 0.6) % (2 * np.pi)) ** 2 / 0.3)  # apex bulge
+    x = hw * r * np.sign(c) * np.abs(c) ** e
+    y = 2 * hh * r * np.sign(s) * np.abs(s) ** e            # work in a roughly isotropic frame (y unit ~ 2 x units)
+    t = math.radians(_u(rng, 5, 20))                         # long axis tilted, apex down to the image right
+    xx, yy = x * math.cos(t) - y * math.sin(t), x * math.sin(t) + y * math.cos(t)
+    return _closed_spline(np.stack([cx + xx, cy + yy / 2], 1).astype(np.float32), 6)
 
 
 def _vessel_segments(rng, hilum, side, n_roots=7):
@@ -200,19 +196,22 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["arms"] = rng.random() < 0.35
     a["arm_gap"], a["arm_w"] = _u(rng, 0.02, 0.25), _u(rng, 0.2, 0.35)
     a["spine_w"] = _u(rng, 0.075, 0.1)
-    a["trachea_x"] = float(rng.normal(0, 0.02))
+    a["trachea_x"], a["trachea_w"] = float(rng.normal(0, 0.02)), _u(rng, 0.035, 0.07)
     a["hila"] = ((-_u(rng, 0.22, 0.3), _u(rng, 0.4, 0.5)), (_u(rng, 0.2, 0.28), _u(rng, 0.36, 0.46)))
     a["vessels"] = _vessel_segments(rng, a["hila"][0], -1) + _vessel_segments(rng, a["hila"][1], 1)
     a["breasts"] = rng.random() < 0.35
     a["breast_y"], a["breast_r"], a["breast_a"] = _u(rng, 0.75, 0.95), _u(rng, 0.3, 0.5), _u(rng, 0.04, 0.12)
-    a["gastric"] = rng.random() < 0.6
-    a["gastric_xy"] = (_u(rng, 0.3, 0.6), dome_l + _u(rng, 0.08, 0.16))
+    a["gas"] = []
+    if rng.random() < 0.7:
+        a["gas"].append((_u(rng, 0.25, 0.65), dome_l + _u(rng, 0.07, 0.16), _u(rng, 0.08, 0.25), _u(rng, 0.04, 0.09), _u(rng, 0.3, 0.8)))
+    for _ in range(int(rng.integers(0, 4))):
+        a["gas"].append((_u(rng, -0.8, 0.8), max(dome_r, dome_l) + _u(rng, 0.2, 0.6), _u(rng, 0.06, 0.18), _u(rng, 0.03, 0.08), _u(rng, 0.15, 0.5)))
     a["scapula"] = rng.random() < 0.6 or view == "AP"
     a["sex"] = "F" if a["breasts"] or rng.random() < 0.3 else "M"
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #84f18b09
+# %% ../nbs/02_phantom.ipynb #f6ba3131
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
@@ -226,14 +225,15 @@ def _acquisition(rng, size, view="PA"):
     q["air"] = _u(rng, 0.16, 0.45)
     q["heart"] = _u(rng, 0.0, 0.05)
     q["spine"] = _u(rng, 0.0, 0.05)
-    q["trachea"] = _u(rng, 0.0, 0.05)
+    q["trachea"] = _u(rng, 0.0, 0.12)
+    q["neck"] = _u(rng, 0.0, 0.5)
     q["rib"] = _u(rng, 0.04, 0.14)
     q["clav"] = _u(rng, 0.03, 0.12)
     q["vessel"] = _u(rng, 0.02, 0.08)
     q["texture"] = _u(rng, 0.01, 0.05)
     q["fine"] = _u(rng, 0.0, 0.05)
     q["edge"] = _u(rng, 0.15, 0.6)
-    q["base"] = _u(rng, 0.0, 0.4)
+    q["base"] = _u(rng, 0.0, 0.65)
     q["gamma"] = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))
     q["k"] = _u(rng, 0.5, 5.0)
     q["c0"] = _u(rng, 0.3, 0.7)
@@ -242,7 +242,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #ee3480ba
+# %% ../nbs/02_phantom.ipynb #c60ca371
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -337,12 +337,15 @@ def _render(a, q, size):
             prof *= 1 - 0.25 * _smooth((e > 0).astype(np.float32), 0.5)
     trng = np.random.default_rng(int(q["tex_seed"]))
     prof *= 1 + q["texture"] * (_noise_field(trng, n, 6) + 0.5 * _noise_field(trng, n, 24)) + q["fine"] * _noise_field(trng, n, n // 2)
-    if a["gastric"]:
-        gx, gy = a["gastric_xy"]
-        base -= 0.5 * q["air"] * np.sqrt(np.clip(1 - ((Xl - gx) / 0.16) ** 2 - ((Yl - gy) / 0.08) ** 2, 0, 1))
+    # neck, shoulders and upper mediastinum are thinner than the trunk: greyer than the abdomen, close to lung
+    top = np.clip((0.35 - Yl) / 0.35, 0, 1) * (1 - np.clip((np.abs(Xl) - 0.6) / 0.6, 0, 1))
+    base -= q["neck"] * top * body
+    # gas under the domes: the gastric bubble (flat fluid level) and bowel loops
+    for gx, gy, rx, ry, g in a["gas"]:
+        base -= g * q["air"] * _smooth(((((Xl - gx) / rx) ** 2 + ((Yl - gy) / ry) ** 2 < 1) & (Yl < gy + 0.4 * ry)).astype(np.float32), 0.8)
     # mediastinum: spine (vertebral bodies) and the dark trachea
     spine = np.sqrt(np.clip(1 - (Xl / a["spine_w"]) ** 2, 0, 1)) * (1 + 0.12 * np.cos(2 * np.pi * Yl / 0.095))
-    trachea = np.clip(1 - ((Xl - a["trachea_x"]) / 0.04) ** 2, 0, 1) * np.clip((0.3 - Yl) / 0.1, 0, 1)
+    trachea = np.clip(1 - ((Xl - a["trachea_x"]) / a["trachea_w"]) ** 2, 0, 1) * np.clip((0.3 - Yl) / 0.1, 0, 1)
     base += q["spine"] * spine * (body > 0) - q["trachea"] * trachea
     env = np.clip(1.15 - np.abs(Xl), 0, 0.15) / 0.15 * (Yl < 1.15) * np.clip((np.abs(Xl) - 0.1) / 0.15, 0, 1)
     A = up(base) - q["air"] * _smooth(lung_full, 0.5) * up(prof)
@@ -434,7 +437,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #97e5cf0b
+# %% ../nbs/02_phantom.ipynb #67926849
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -536,7 +539,7 @@ def _finding(name, rng, A, masks, ctx, q, size):
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #b7de71fc
+# %% ../nbs/02_phantom.ipynb #9880ef78
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -575,7 +578,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #cdeb4350
+# %% ../nbs/02_phantom.ipynb #307e235f
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -617,7 +620,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #b2931c4d
+# %% ../nbs/02_phantom.ipynb #fd9dca4e
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -696,7 +699,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #43433aa7
+# %% ../nbs/02_phantom.ipynb #df3d8088
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -731,7 +734,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #827e8bd6
+# %% ../nbs/02_phantom.ipynb #3083ade2
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -798,7 +801,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #fd6c7661
+# %% ../nbs/02_phantom.ipynb #bec627be
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -852,7 +855,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #1170542b
+# %% ../nbs/02_phantom.ipynb #ef042db4
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
