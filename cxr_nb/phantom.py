@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #15415a15
+# %% ../nbs/02_phantom.ipynb #2478df6f
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #699e5216
+# %% ../nbs/02_phantom.ipynb #44f81aa1
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #855ccb50
+# %% ../nbs/02_phantom.ipynb #620aa42e
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -199,8 +199,9 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["trachea_x"], a["trachea_w"] = float(rng.normal(0, 0.02)), _u(rng, 0.035, 0.07)
     a["hila"] = ((-_u(rng, 0.22, 0.3), _u(rng, 0.4, 0.5)), (_u(rng, 0.2, 0.28), _u(rng, 0.36, 0.46)))
     a["vessels"] = _vessel_segments(rng, a["hila"][0], -1) + _vessel_segments(rng, a["hila"][1], 1)
-    a["breasts"] = rng.random() < 0.35
-    a["breast_y"], a["breast_r"], a["breast_a"] = _u(rng, 0.75, 0.95), _u(rng, 0.3, 0.5), _u(rng, 0.04, 0.12)
+    a["breasts"] = rng.random() < 0.45
+    a["breast_y"], a["breast_r"], a["breast_a"] = _u(rng, 0.72, 0.98), _u(rng, 0.28, 0.5), _u(rng, 0.05, 0.25)
+    a["breast_x"] = _u(rng, 0.5, 0.75)
     a["gas"] = []
     if rng.random() < 0.7:
         a["gas"].append((_u(rng, 0.25, 0.65), dome_l + _u(rng, 0.07, 0.16), _u(rng, 0.08, 0.25), _u(rng, 0.04, 0.09), _u(rng, 0.3, 0.8)))
@@ -211,7 +212,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #f6ba3131
+# %% ../nbs/02_phantom.ipynb #ae7ff847
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
@@ -242,7 +243,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #c60ca371
+# %% ../nbs/02_phantom.ipynb #5fd76784
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -316,7 +317,7 @@ def _render(a, q, size):
     base = body.copy()
     if a["breasts"]:
         for s in (-1, 1):
-            e = 1 - ((Xl - s * 0.6) / (a["breast_r"] * 1.5)) ** 2 - ((Yl - a["breast_y"]) / a["breast_r"]) ** 2
+            e = 1 - ((Xl - s * a["breast_x"]) / (a["breast_r"] * 1.5)) ** 2 - ((Yl - a["breast_y"]) / a["breast_r"]) ** 2
             base += a["breast_a"] * np.sqrt(np.clip(e, 0, 1)) * np.clip((Yl - a["breast_y"] + 0.45) / 0.4, 0, 1)
     # lung air: deepest in the middle of each lung, thinner towards the edges, displaced by the heart
     # the lung is thin at its lateral edges and apex (soft edge) but sits on the domes (crisp lower edge):
@@ -437,7 +438,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #67926849
+# %% ../nbs/02_phantom.ipynb #a3bd285f
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -539,15 +540,15 @@ def _finding(name, rng, A, masks, ctx, q, size):
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #9880ef78
+# %% ../nbs/02_phantom.ipynb #044f1c54
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
     layer = np.zeros(A.shape, np.uint8)
     mm_px = 140.0 / q["sx"]                       # lung half-width ~ 14 cm
     sizes = {"p": (1.0, 1.5), "q": (1.5, 3.0), "r": (3.0, 6.0)}
-    typ = "pqr"[min(int(rng.integers(0, 2)) + (sub >= 6) + (sub >= 9), 2)] if sub >= 2 else "p"
-    density = 0 if sub <= 1 else 1.45 ** (sub - 2) * float(np.exp(rng.normal(0, 0.35)))
+    typ = "pqr"[min(int(rng.integers(0, 2)) + (sub >= 8), 2)] if sub >= 2 else "p"   # size type: p/q, r when profuse
+    density = 0 if sub <= 1 else 1.4 ** (sub - 2) * float(np.exp(rng.normal(0, 0.5)))  # reader-like spread
     zones = []
     for side in ("right_lung", "left_lung"):
         ys = np.nonzero(masks[side])[0]
@@ -578,7 +579,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #307e235f
+# %% ../nbs/02_phantom.ipynb #0275a8de
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -620,7 +621,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #fd9dca4e
+# %% ../nbs/02_phantom.ipynb #52cbd8f0
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -699,7 +700,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #df3d8088
+# %% ../nbs/02_phantom.ipynb #91ec7454
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -734,7 +735,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #3083ade2
+# %% ../nbs/02_phantom.ipynb #c3780090
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -801,7 +802,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #bec627be
+# %% ../nbs/02_phantom.ipynb #c623a378
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -855,7 +856,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #ef042db4
+# %% ../nbs/02_phantom.ipynb #64fa9a47
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
