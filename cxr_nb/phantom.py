@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #2478df6f
+# %% ../nbs/02_phantom.ipynb #e38c810c
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #44f81aa1
+# %% ../nbs/02_phantom.ipynb #37514b9b
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #620aa42e
+# %% ../nbs/02_phantom.ipynb #d21722f0
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -169,8 +169,9 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
         c = _spline(pts, 8)
         hw = np.full(len(c), _u(rng, 0.016, 0.026), np.float32)
         hw[:3] *= 1.4  # medial end is thicker
-        clav.append(_band(c, hw))
-    a["right_clavicle"], a["left_clavicle"] = clav
+        keep = np.abs(c[:, 0]) <= _u(rng, 0.65, 0.8)   # SCR outlines the clavicle where it crosses the lung field
+        clav.append((_band(c, hw), _band(c[keep], hw[keep])))
+    (a["right_clavicle_full"], a["right_clavicle"]), (a["left_clavicle_full"], a["left_clavicle"]) = clav
     # ribs: posterior (from the spine, arching laterally and down) and anterior (fainter, sloping down medially)
     ribs = []
     sp = _u(rng, 0.085, 0.105)
@@ -212,7 +213,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #ae7ff847
+# %% ../nbs/02_phantom.ipynb #2bb083d0
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
@@ -243,7 +244,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #5fd76784
+# %% ../nbs/02_phantom.ipynb #4e951eb0
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -363,7 +364,7 @@ def _render(a, q, size):
         cv2.polylines(bone, [E[k:j]], False, int(255 * w), 1, cv2.LINE_8, 4)
         k = j
     A += q["rib"] * _smooth(bone.astype(np.float32) / 255, 0.8) * up(env)
-    A += q["clav"] * _smooth(np.maximum(m["right_clavicle"], m["left_clavicle"]).astype(np.float32), 0.7)
+    A += q["clav"] * _smooth(_fill(sh, [a["right_clavicle_full"], a["left_clavicle_full"]], to_px).astype(np.float32), 0.7)
     # vessels branching from the hila, seen only against lung air
     ves = np.zeros(sh, np.uint8)
     V = np.asarray(a["vessels"], np.float32)
@@ -438,7 +439,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #a3bd285f
+# %% ../nbs/02_phantom.ipynb #030beec2
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -540,7 +541,7 @@ def _finding(name, rng, A, masks, ctx, q, size):
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #044f1c54
+# %% ../nbs/02_phantom.ipynb #c4076b7b
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -579,7 +580,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #0275a8de
+# %% ../nbs/02_phantom.ipynb #8a0bcd31
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -621,7 +622,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #52cbd8f0
+# %% ../nbs/02_phantom.ipynb #a4eb247b
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -700,7 +701,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #91ec7454
+# %% ../nbs/02_phantom.ipynb #88fcc9ac
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -735,7 +736,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #c3780090
+# %% ../nbs/02_phantom.ipynb #09fe1db7
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -802,7 +803,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #c623a378
+# %% ../nbs/02_phantom.ipynb #97140686
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -856,7 +857,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #64fa9a47
+# %% ../nbs/02_phantom.ipynb #a39cec60
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
