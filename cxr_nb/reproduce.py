@@ -31,10 +31,10 @@ PAPERS: dict[str, dict] = {
         presets=dict(
             smoke=dict(data="phantom", n_images=160, img_size=128, epochs=4, bs=16, lr=1e-3, arch="resnet34",
                        pretrained="auto", folds=2, seed=42, device="auto", seg_data="phantom", seg_epochs=6,
-                       focal_alpha=0.25, focal_gamma=2.0),
+                       seg_size=128, seg_images=60, focal_alpha=0.25, focal_gamma=2.0, ablation_folds=1),
             paper=dict(data="phantom", n_images=1200, img_size=512, epochs=50, bs=32, lr=1e-4, arch="resnet34",
                        pretrained="auto", folds=10, seed=42, device="auto", seg_data="jsrt", seg_epochs=40,
-                       focal_alpha=0.25, focal_gamma=2.0),
+                       seg_size=256, seg_images=None, focal_alpha=0.25, focal_gamma=2.0, ablation_folds=10),
         ),
     ),
 }
@@ -155,6 +155,23 @@ class RunFailed(RuntimeError):
         super().__init__(msg)
         self.notebook = notebook
 
+def _tagged_notebook(src: Path) -> Path:
+    "`src` when its parameters cell is tagged, else a tagged temporary copy (`nbdev-clean` strips cell tags)."
+    import atexit, shutil, tempfile
+    import nbformat
+    nb = nbformat.read(src, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if any("parameters" in c.metadata.get("tags", []) for c in code):
+        return src
+    cell = next((c for c in code if c.source.lstrip().startswith("# parameters")), None)
+    if cell is None:
+        raise ValueError(f"{src} has no parameters cell (tagged 'parameters' or starting with '# parameters')")
+    cell.metadata["tags"] = ["parameters"]
+    tmp = Path(tempfile.mkdtemp(prefix="cxr_nb_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    nbformat.write(nb, tmp / src.name)
+    return tmp / src.name
+
 def _notebook_parameters(nb_path: Path) -> dict:
     import papermill
     return {k: v.get("default") for k, v in papermill.inspect_notebook(str(nb_path)).items()}
@@ -185,6 +202,7 @@ def run_paper(paper: str, # a key of `PAPERS`
     src = notebooks_dir() / entry["notebook"]
     if not src.exists():
         raise FileNotFoundError(f"the notebook of {paper} is missing: {src}")
+    src = _tagged_notebook(src)
     params = dict(params or {})
     nb_params = _notebook_parameters(src)
     unknown = sorted(set(params) - set(nb_params))
