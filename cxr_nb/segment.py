@@ -13,7 +13,7 @@ __all__ = ['CPU_UNET', 'N_COMPONENTS', 'seg_structures', 'seg_arrays', 'SegAugme
            'lung_region', 'cache_lung_regions', 'predicted_boxes', 'case_positive', 'box_iou', 'case_rates',
            'show_masks', 'show_boxes']
 
-# %% ../nbs/04_segment.ipynb #f1e99269
+# %% ../nbs/04_segment.ipynb #600ff239
 import hashlib
 import time
 from contextlib import ExitStack
@@ -44,7 +44,7 @@ from .io import CXRReadError, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask, cache_images
 from .datasets import label_map, mask_to_boxes, read_mask, resolve_structures
 
-# %% ../nbs/04_segment.ipynb #0518d29e
+# %% ../nbs/04_segment.ipynb #30fe4314
 def seg_structures(sides:bool=False, # keep the left and right lung as two classes
                    heart:bool=True, # add the heart
                    clavicles:bool=False, # add the clavicles (one class, or two with `sides`)
@@ -55,7 +55,7 @@ def seg_structures(sides:bool=False, # keep the left and right lung as two class
     if clavicles: s += ("left_clavicle", "right_clavicle") if sides else ("clavicles",)
     return s
 
-# %% ../nbs/04_segment.ipynb #e2c63ee4
+# %% ../nbs/04_segment.ipynb #cfe59dd5
 def _read_prepared(path, normalisation:dict) -> np.ndarray:
     "Read a radiograph and apply the segmenter's intensity recipe (window, equalisation)."
     img, _ = read_cxr(path)
@@ -82,7 +82,7 @@ def seg_arrays(df:pd.DataFrame, # a loader's frame with `path` and mask_<structu
         xs.append(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)); ys.append(lab)
     return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys))
 
-# %% ../nbs/04_segment.ipynb #853a5f77
+# %% ../nbs/04_segment.ipynb #4046d2f2
 class SegAugment(RandTransform):
     "Per-image random affine (rotation, zoom, aspect, shift) on image + label map, then gamma, brightness, contrast on the image."
     split_idx, order = 0, 30  # training set only
@@ -135,7 +135,7 @@ def seg_aug(**kwargs) -> list:
     "The default batch augmentation of the segmenters: `[SegAugment(**kwargs)]` (no flip, ever)."
     return [SegAugment(**kwargs)]
 
-# %% ../nbs/04_segment.ipynb #1d032c2f
+# %% ../nbs/04_segment.ipynb #8de0888c
 class _ArrayPairs:
     "Index (image, label map) pairs of uint8 tensors as fastai types (float image in [0, 1])."
     def __init__(self, x, y, split_idx): self.x, self.y, self.split_idx = x, y, split_idx
@@ -159,7 +159,7 @@ def memory_seg_dls(train:tuple, # (x, y) from `seg_arrays`
     vdl = TfmdDL(_ArrayPairs(*v, 1), bs=bs, shuffle=False, device=device)
     return DataLoaders(tdl, vdl, device=device)
 
-# %% ../nbs/04_segment.ipynb #2bc4a4c4
+# %% ../nbs/04_segment.ipynb #dc5a5718
 class InputStandardize(nn.Module):
     "Per-image, per-channel standardisation: (x - mean) / std over the pixels."
     def forward(self, x):
@@ -209,7 +209,7 @@ class UNet(nn.Module):
             x = self.dec[i](torch.cat([self.up[i](x), skips.pop()], dim=1))
         return self.head(self.unstem(x))
 
-# %% ../nbs/04_segment.ipynb #b3919260
+# %% ../nbs/04_segment.ipynb #1c6edab8
 _RESNETS = ("resnet18", "resnet34", "resnet50")
 _warned = set()
 
@@ -257,10 +257,10 @@ def seg_model(arch:str="unet", # "unet" (Ronneberger) or a ResNet encoder for fa
     model.pretrained = ok
     return model
 
-# %% ../nbs/04_segment.ipynb #3e5a213e
+# %% ../nbs/04_segment.ipynb #23f8a718
 CPU_UNET = dict(arch="unet", width=16, depth=4, stride=2)  # the segmenter of bench/segment.py
 
-# %% ../nbs/04_segment.ipynb #a7fd075e
+# %% ../nbs/04_segment.ipynb #a616ca98
 def _plain(t:torch.Tensor) -> torch.Tensor:
     "A fastai-typed tensor (TensorImage, TensorMask) as a plain tensor, for torch functions that refuse mixed types."
     return t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t
@@ -298,7 +298,7 @@ class DiceCELoss(DiceLoss):
         ce = F.cross_entropy(logits.float(), target.long())
         return self.dice_weight * super().forward(logits, target) + self.ce_weight * ce
 
-# %% ../nbs/04_segment.ipynb #673a2ee8
+# %% ../nbs/04_segment.ipynb #0047d66c
 def dice_score(pred:np.ndarray, true:np.ndarray) -> float:
     "Dice 2|P∩T| / (|P| + |T|) of two boolean masks (NaN when both are empty)."
     p, t = np.asarray(pred, bool), np.asarray(true, bool)
@@ -335,7 +335,7 @@ def seg_metrics(structures, # class names 1..n (background excluded)
     "One `StructureMetric` per structure and kind, named like `dice_heart`."
     return [StructureMetric(i, s, k) for k in kinds for i, s in enumerate(structures, start=1)]
 
-# %% ../nbs/04_segment.ipynb #bb4f23e8
+# %% ../nbs/04_segment.ipynb #75de88e9
 class TimeBudget(Callback):
     "Run the fit's schedule over `minutes` of training time (one-cycle by the clock), then stop; optionally skip validation."
     order = 55  # before ParamScheduler (60) reads pct_train
@@ -370,7 +370,7 @@ class SwitchDataLoaders(Callback):
         if not self.switched and self.learn.pct_train >= self.pct:
             self.learn.dls, self.switched = self.dls, True
 
-# %% ../nbs/04_segment.ipynb #3351f1aa
+# %% ../nbs/04_segment.ipynb #6af3b9ab
 def _unet_splitter(model):
     "Encoder and the rest, for discriminative learning rates (DynamicUnet) or one group (classic U-Net)."
     net = model[1]
@@ -398,7 +398,7 @@ def seg_learner(dls:DataLoaders, # e.g. from `memory_seg_dls` or `cxr_nb.dataset
     learn.model_kwargs = {k: v for k, v in kwargs.items() if k in ("width", "depth", "n_in", "stride")}
     return learn
 
-# %% ../nbs/04_segment.ipynb #69996709
+# %% ../nbs/04_segment.ipynb #a425a9fb
 N_COMPONENTS = {"lungs": 2, "left_lung": 1, "right_lung": 1, "heart": 1, "clavicles": 2,
                 "left_clavicle": 1, "right_clavicle": 1}
 
@@ -436,7 +436,7 @@ def postprocess(label:np.ndarray, # uint8 label map (0 background, i = structure
         if fill: out[fill_holes(m) & (out == 0)] = i
     return out
 
-# %% ../nbs/04_segment.ipynb #b445c0e2
+# %% ../nbs/04_segment.ipynb #01cf2996
 def _as_items(items) -> list:
     "Paths or arrays from a path, a list, or a DataFrame with a `path` column."
     if isinstance(items, pd.DataFrame):
@@ -546,7 +546,7 @@ class Segmenter:
         return [None if lab is None else self.masks(lab)
                 for lab in self.label_maps(items, bs, post, progress, on_bad)]
 
-# %% ../nbs/04_segment.ipynb #649b8365
+# %% ../nbs/04_segment.ipynb #2be26192
 def train_segmenter(train:pd.DataFrame, # rows to train on (`path` + mask columns)
                     valid:pd.DataFrame=None, # rows to validate on (None: no validation)
                     structures=("lungs", "heart"), # class names 1..n
@@ -597,7 +597,7 @@ def train_segmenter(train:pd.DataFrame, # rows to train on (`path` + mask column
                                        "n_train": int(len(x))})
     return seg, learn
 
-# %% ../nbs/04_segment.ipynb #d1469834
+# %% ../nbs/04_segment.ipynb #81431101
 def evaluate_segmenter(seg:Segmenter, # a trained segmenter
                        df:pd.DataFrame, # rows with `path` and the mask columns of `seg.structures`
                        bs:int=8, # batch size
@@ -618,7 +618,7 @@ def evaluate_segmenter(seg:Segmenter, # a trained segmenter
         rows.append(r)
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_segment.ipynb #14f0157a
+# %% ../nbs/04_segment.ipynb #03b5b0be
 def lung_bbox(lungs:np.ndarray, # boolean lung mask
               margin:float=0.05, # margin on each side, as a fraction of the box's width/height
              ) -> tuple:
@@ -650,7 +650,7 @@ def lung_region(img:np.ndarray, # image (H, W)
         return np.where(m, img, np.asarray(fill, img.dtype)).astype(img.dtype)
     raise ValueError(f"mode must be 'zero' or 'crop', got {mode!r}")
 
-# %% ../nbs/04_segment.ipynb #99ab96f3
+# %% ../nbs/04_segment.ipynb #c2617b3e
 def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing lungs)
                        df:pd.DataFrame, # rows with `path`
                        cache_dir, # folder for the lung-region PNGs and the cached arrays
@@ -680,12 +680,14 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
     for p, why in skipped: warnings.warn(f"cache_lung_regions: skipped {p}: {why}")
     out = out[out["lung_path"].notna()]
     src = out.rename(columns={"path": "source_path"}).rename(columns={"lung_path": "path"})
+    # in this process by default: forking worker processes after torch has started its threads can deadlock
+    kwargs.setdefault("workers", 1)
     cached = cache_images(src, cache_dir / "arrays", size=size, progress=progress, **kwargs)
     cached = cached.rename(columns={"path": "lung_path", "source_path": "path"})
     cached.attrs["lung_skipped"] = skipped
     return cached
 
-# %% ../nbs/04_segment.ipynb #c57377bd
+# %% ../nbs/04_segment.ipynb #fd6d7346
 def predicted_boxes(mask:np.ndarray, # boolean mask of one structure (e.g. opacity)
                     min_area:int=0, # components with fewer pixels give no box
                    ) -> list:
@@ -717,7 +719,7 @@ def case_rates(pred_pos, # predicted case labels (bool/0-1), one per case
     return dict(tp=tp, fn=fn, tn=tn, fp=fp, tpr=tp / (tp + fn) if tp + fn else float("nan"),
                 tnr=tn / (tn + fp) if tn + fp else float("nan"))
 
-# %% ../nbs/04_segment.ipynb #66ccd267
+# %% ../nbs/04_segment.ipynb #5b5f261d
 _COLORS = ["tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:purple", "tab:pink", "yellow"]
 
 def show_masks(img:np.ndarray, # image (H, W)
