@@ -9,7 +9,7 @@ __all__ = ['PHANTOM_FINDINGS', 'ILO_SUBCATEGORIES', 'JSRT_STRUCTURES', 'MANIFEST
            'phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout',
            'write_nih_layout', 'write_kermany_layout']
 
-# %% ../nbs/02_phantom.ipynb #bd7f1248
+# %% ../nbs/02_phantom.ipynb #3d348f7a
 import csv
 import json
 import math
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import cv2
 
-# %% ../nbs/02_phantom.ipynb #931366b4
+# %% ../nbs/02_phantom.ipynb #de2821b8
 def _cr_basis(n):
     "Catmull-Rom basis (n, 4) for n samples per segment."
     t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
@@ -79,7 +79,7 @@ def _u(rng, a, b):
     "A uniform float in [a, b)."
     return a + (b - a) * rng.random()
 
-# %% ../nbs/02_phantom.ipynb #a25ba324
+# %% ../nbs/02_phantom.ipynb #bc8f15d5
 def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
     "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
     j = lambda s: float(rng.normal(0, s))
@@ -213,7 +213,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["age"] = int(rng.integers(18, 85))
     return a
 
-# %% ../nbs/02_phantom.ipynb #c59da8db
+# %% ../nbs/02_phantom.ipynb #030f16e1
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
@@ -244,7 +244,7 @@ def _acquisition(rng, size, view="PA"):
     q["blur"] = _u(rng, 0.0, 1.3)
     return q
 
-# %% ../nbs/02_phantom.ipynb #ea4ab1ea
+# %% ../nbs/02_phantom.ipynb #e16f1ec8
 def _smooth(a, sigma):
     "Gaussian blur of a float32 image; large sigmas are done on a 4x smaller copy (fast)."
     if sigma < 0.3:
@@ -439,7 +439,7 @@ def _display(A, q, ctx, rng, size, view="PA"):
     v += q["noise"] * rng.standard_normal(v.shape).astype(np.float32)
     return np.clip(_markers(v, rng, view), 0, 1)
 
-# %% ../nbs/02_phantom.ipynb #a7aeabeb
+# %% ../nbs/02_phantom.ipynb #a113728d
 PHANTOM_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumothorax")
 
 
@@ -541,7 +541,7 @@ def _finding(name, rng, A, masks, ctx, q, size):
         raise ValueError(f"unknown phantom finding {name!r}; known: {PHANTOM_FINDINGS + ('Lung Opacity',)}")
     return m.astype(bool)
 
-# %% ../nbs/02_phantom.ipynb #d35ab8d5
+# %% ../nbs/02_phantom.ipynb #7f41d545
 def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
     "Small rounded opacities for ILO subcategory index `sub` (0..11 on the 12-point scale), upper zones first."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -580,7 +580,7 @@ def _ilo_sub(rng, category):
     "A subcategory index on the 12-point scale within a major category 0..3."
     return int(rng.choice([(0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11)][category], p=[0.25, 0.5, 0.25]))
 
-# %% ../nbs/02_phantom.ipynb #8596e6d5
+# %% ../nbs/02_phantom.ipynb #763df1a7
 def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when `patient_seed` is None)
                  size:int=256, # output height and width in pixels
                  patient_seed:int|None=None, # drives the anatomy: equal for all images of one patient
@@ -622,7 +622,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
 
-# %% ../nbs/02_phantom.ipynb #c40bc4ee
+# %% ../nbs/02_phantom.ipynb #e05300cc
 JSRT_STRUCTURES = ("left_lung", "right_lung", "heart", "left_clavicle", "right_clavicle")
 
 
@@ -701,7 +701,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #390faabb
+# %% ../nbs/02_phantom.ipynb #c70ca4a8
 def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
@@ -736,7 +736,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #4705c9a6
+# %% ../nbs/02_phantom.ipynb #632def9a
 RSNA_CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 
@@ -803,7 +803,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #a5371837
+# %% ../nbs/02_phantom.ipynb #cb49f0ef
 NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
               "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 
@@ -857,7 +857,7 @@ def write_nih_layout(root:str|Path, # folder to create
     _write_manifest(root, man)
     return root
 
-# %% ../nbs/02_phantom.ipynb #d5f743b1
+# %% ../nbs/02_phantom.ipynb #2afa633f
 def write_kermany_layout(root:str|Path, # folder to create
                          n:int, # number of images
                          seed:int=0, # dataset seed
