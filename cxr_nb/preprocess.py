@@ -368,8 +368,12 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
         it = map(_cache_one, jobs)
         for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it): results[r[0]] = r
     else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            it = ex.map(_cache_one, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers))))
+        # Fresh ("spawn") workers: forking a process whose torch threads are already running (a
+        # Jupyter kernel or a test session after any training) can deadlock the children.
+        import multiprocessing
+        from cxr_nb import preprocess as _module  # the importable copy of `_cache_one`, for pickling
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            it = ex.map(_module._cache_one, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers))))
             for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it): results[r[0]] = r
     status = [r[2] for r in results]
     df["cache_path"] = [r[1] for r in results]

@@ -4,5 +4,4 @@
 # params.yaml, env.json). Extra arguments go to `cxr-nb run`, e.g. `--preset paper` or `-p data /my/folder`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MPLBACKEND=Agg
 exec cxr-nb run yang2021 "$@"
