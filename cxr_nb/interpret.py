@@ -243,11 +243,9 @@ def box_iou(a: Sequence[float] | None, # (x0, y0, x1, y1) or None
     bx0, by0, bx1, by1 = map(float, b)
     if ax1 < ax0 or ay1 < ay0 or bx1 < bx0 or by1 < by0:
         raise ValueError(f"boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {a} and {b}")
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return inter / union if union > 0 else 0.0
+    # one IoU arithmetic in the package: the segmentation stage's box-set version
+    from cxr_nb.segment import box_iou as box_iou_matrix
+    return float(box_iou_matrix([a], [b])[0, 0])
 
 # %% ../nbs/07_interpret.ipynb #44a0b0f3
 def localization_accuracy(pred_boxes: Sequence, # predicted box per ground-truth box (or None)
