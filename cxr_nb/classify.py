@@ -300,6 +300,8 @@ def _weights_file(name: str) -> Path:
     w = torchvision.models.get_model_weights(name).DEFAULT
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
 
+_DOWNLOAD_FAILED = {}  # arch name -> why its weights could not be fetched (this session)
+
 def _pretrained_state_dict(name: str, pretrained, timeout: float = 10.0) -> dict | None:
     "State dict of `name` for `pretrained` (False, True, 'auto' or a file path), or None for random init."
     if pretrained is False or pretrained is None: return None
@@ -314,12 +316,17 @@ def _pretrained_state_dict(name: str, pretrained, timeout: float = 10.0) -> dict
         warnings.warn(f"pretrained='auto': torchvision has no ImageNet weights for {name!r}; random initialisation")
         return None
     if cached.is_file(): return torch.load(cached, map_location="cpu", weights_only=True)
+    if name in _DOWNLOAD_FAILED and pretrained == "auto":  # failed earlier in this session: don't wait again (every fold)
+        warnings.warn(f"pretrained='auto': ImageNet weights for {name} unavailable ({_DOWNLOAD_FAILED[name]}); "
+                      "using random initialisation")
+        return None
     old = socket.getdefaulttimeout()
     try:
         socket.setdefaulttimeout(timeout)
         return torchvision.models.get_model_weights(name).DEFAULT.get_state_dict(progress=False)
     except Exception as e:
         if pretrained is True: raise
+        _DOWNLOAD_FAILED[name] = f"not cached at {cached}, download failed: {type(e).__name__}"
         warnings.warn(f"pretrained='auto': ImageNet weights for {name} are neither cached ({cached}) nor downloadable "
                       f"({type(e).__name__}); using random initialisation")
         return None
@@ -474,7 +481,8 @@ class CXRIRNet(nn.Module):
 # %% ../nbs/05_classify.ipynb #74938bde
 def _finish_learner(learn: Learner) -> Learner:
     if hasattr(learn.loss_func, "to"): learn.loss_func.to(learn.dls.device or default_device())
-    if torch.cuda.is_available(): learn = learn.to_fp16()
+    dev = learn.dls.device or default_device()
+    if torch.device(dev).type == "cuda": learn = learn.to_fp16()  # mixed precision only where the batches run on a GPU
     return learn
 
 @delegates(Learner.__init__)

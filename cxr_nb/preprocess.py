@@ -380,15 +380,14 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
     df["cache_error"] = [r[3] if r[2] == "bad" else None for r in results]
     df["orig_size"] = [tuple(r[3]["orig_size"]) if r[2] != "bad" else None for r in results]
     df["pad_info"] = [PadInfo(**{k: tuple(v) for k, v in r[3].items()}) if r[2] != "bad" else None for r in results]
-    report = pd.DataFrame({"path": [str(p) for p, s in zip(df["path"], status) if s == "bad"],
-                           "reason": [r[3] for r in results if r[2] == "bad"]})
+    report = [(str(p), r[3]) for p, r in zip(df["path"], results) if r[2] == "bad"]  # plain tuples: pd.concat-safe attrs
     stats = {s: status.count(s) for s in ("computed", "reused", "bad")}
     if drop_bad: df = df[df["cache_error"].isna()].drop(columns="cache_error")
     df.attrs["cache_report"], df.attrs["cache_stats"], df.attrs["cache_settings"] = report, stats, settings
     if verbose:
         print(f"cache_images: {len(jobs)} sources -> {stats['computed']} computed, {stats['reused']} reused, "
               f"{stats['bad']} bad ({'dropped' if drop_bad else 'kept, cache_path=None'}) in {cache_dir}")
-        for p, why in report.head(10).itertuples(index=False): print(f"  skipped {p}: {why}")
+        for p, why in report[:10]: print(f"  skipped {p}: {why}")
         if len(report) > 10: print(f"  ... and {len(report) - 10} more (see df.attrs['cache_report'])")
     return df
 
