@@ -205,7 +205,7 @@ def _anatomy(rng, view="PA", heart_scale=1.0):
     a["breast_x"] = _u(rng, 0.5, 0.75)
     a["gas"] = []
     if rng.random() < 0.7:
-        a["gas"].append((_u(rng, 0.25, 0.65), dome_l + _u(rng, 0.07, 0.16), _u(rng, 0.08, 0.25), _u(rng, 0.04, 0.09), _u(rng, 0.3, 0.8)))
+        a["gas"].append((_u(rng, 0.25, 0.65), dome_l + _u(rng, 0.04, 0.16), _u(rng, 0.08, 0.35), _u(rng, 0.04, 0.16), _u(rng, 0.2, 0.9)))
     for _ in range(int(rng.integers(0, 4))):
         a["gas"].append((_u(rng, -0.8, 0.8), max(dome_r, dome_l) + _u(rng, 0.2, 0.6), _u(rng, 0.06, 0.18), _u(rng, 0.03, 0.08), _u(rng, 0.15, 0.5)))
     a["scapula"] = rng.random() < 0.6 or view == "AP"
@@ -226,16 +226,18 @@ def _acquisition(rng, size, view="PA"):
     q["R"] = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]], np.float32)
     q["air"] = _u(rng, 0.16, 0.45)
     q["heart"] = _u(rng, 0.0, 0.05)
+    q["heart_air"] = _u(rng, 0.45, 0.95)   # share of the lung air in front of and behind the heart that it displaces
     q["spine"] = _u(rng, 0.0, 0.05)
     q["trachea"] = _u(rng, 0.0, 0.12)
     q["neck"] = _u(rng, 0.0, 0.5)
+    q["neck_w"] = _u(rng, 0.6, 1.3)         # how far laterally the thin soft tissue of neck and shoulders reaches
     q["rib"] = _u(rng, 0.04, 0.14)
     q["clav"] = _u(rng, 0.03, 0.12)
     q["vessel"] = _u(rng, 0.02, 0.08)
     q["texture"] = _u(rng, 0.01, 0.05)
     q["fine"] = _u(rng, 0.0, 0.05)
     q["edge"] = _u(rng, 0.15, 0.6)
-    q["base"] = _u(rng, 0.0, 0.65)
+    q["base"] = _u(rng, 0.0, 0.3)
     q["gamma"] = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))
     q["k"] = _u(rng, 0.5, 5.0)
     q["c0"] = _u(rng, 0.3, 0.7)
@@ -331,7 +333,7 @@ def _render(a, q, size):
     depth = np.clip((depth / max(float(depth.max()), 1e-3) - 0.45) * 2.5, 0, 1)
     depth = depth * depth * (3 - 2 * depth)
     heart_soft = _smooth(heart_l, 0.015 * sx)
-    prof = (q["edge"] + (1 - q["edge"]) * depth) * (1 - 0.92 * heart_soft)
+    prof = (q["edge"] + (1 - q["edge"]) * depth) * (1 - q["heart_air"] * heart_soft)
     prof *= 1 - q["base"] * np.clip(2 * Yl - 1, 0, 1)     # lower zones: more soft tissue in front
     if a["scapula"]:
         for s in (-1, 1):
@@ -340,7 +342,7 @@ def _render(a, q, size):
     trng = np.random.default_rng(int(q["tex_seed"]))
     prof *= 1 + q["texture"] * (_noise_field(trng, n, 6) + 0.5 * _noise_field(trng, n, 24)) + q["fine"] * _noise_field(trng, n, n // 2)
     # neck, shoulders and upper mediastinum are thinner than the trunk: greyer than the abdomen, close to lung
-    top = np.clip((0.35 - Yl) / 0.35, 0, 1) * (1 - np.clip((np.abs(Xl) - 0.6) / 0.6, 0, 1))
+    top = np.clip((0.35 - Yl) / 0.35, 0, 1) * (1 - np.clip((np.abs(Xl) - q["neck_w"]) / 0.5, 0, 1))
     base -= q["neck"] * top * body
     # gas under the domes: the gastric bubble (flat fluid level) and bowel loops
     for gx, gy, rx, ry, g in a["gas"]:
@@ -572,7 +574,7 @@ def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
             c = _lung_point(rng, lungs, ctx, 0.05, 0.45)
             cv2.fillPoly(layer, [np.round(_blob(rng, c, _u(rng, 0.03, 0.07) * q["sx"], 0.4) * 16).astype(np.int32)], 200, cv2.LINE_AA, 4)
     f = _smooth(layer.astype(np.float32) / 255, 0.5) * lungs
-    A += _u(rng, 0.3, 0.5) * q["air"] * f
+    A += _u(rng, 0.6, 1.0) * q["air"] * f   # dense (often calcified) nodules: category 2 is plain to a reader at 512 px
     return f > 0.25
 
 
