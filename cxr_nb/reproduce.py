@@ -29,7 +29,7 @@ PAPERS: dict[str, dict] = {
         notebook="papers/yang2021_pneumoconiosis.ipynb",
         title="Yang et al. 2021: lung U-Net, ResNet-34 + focal loss, pneumoconiosis (binary and ILO 0-3)",
         presets=dict(
-            smoke=dict(data="phantom", n_images=400, img_size=160, epochs=25, bs=16, lr=1e-3, arch="small_cnn",
+            smoke=dict(data="phantom", n_images=640, img_size=160, epochs=15, bs=16, lr=1e-3, arch="small_cnn",
                        pretrained="auto", folds=2, seed=42, device="auto", seg_data="phantom", seg_epochs=6,
                        seg_size=128, seg_images=60, focal_alpha=0.25, focal_gamma=2.0, ablation_folds=1),
             paper=dict(data="phantom", n_images=1200, img_size=512, epochs=50, bs=32, lr=1e-4, arch="resnet34",
