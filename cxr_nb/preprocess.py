@@ -29,7 +29,7 @@ from .io import read_cxr, CXRReadError, PILCXR
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
            'map_boxes', 'unpad_mask', 'brightness_factors', 'brightness_levels', 'RandomBrightnessLevel', 'prepare_cxr',
-           'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter']
+           'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter', 'expand_brightness_levels']
 
 # %% ../nbs/01_preprocess.ipynb #c0a3f013
 def window(img: np.ndarray, # image, float in [0, 1]
@@ -410,3 +410,35 @@ class PILCachedCXR3(PILCachedCXR):
 def cached_getter(col: str="cache_path"): # column of the frame holding the cached arrays
     "A `get_x` for `DataBlock` reading the cached-array column of a `cache_images` frame."
     return lambda row: row[col]
+
+# %% ../nbs/01_preprocess.ipynb #0e7271ef
+def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)
+                             folder, # where the level arrays are written; files already there with the same name are reused
+                             n: int = 8, # number of levels (Yang et al.: 8)
+                             lo: float = 0.6, # darkest factor
+                             hi: float = 1.4, # brightest factor
+                             mode: str = "gamma", # as in `brightness_levels`
+                            ) -> pd.DataFrame:
+    "Every row `n` times, once per brightness level, with `path` pointing at that level's cached array."
+    if not isinstance(df, pd.DataFrame) or "path" not in df:
+        raise ValueError("expand_brightness_levels needs a DataFrame with a 'path' column of cached .npy arrays")
+    factors = brightness_factors(n, lo, hi)
+    if mode not in ("gamma", "multiply"): raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
+    not_npy = [p for p in df["path"] if not str(p).endswith(".npy")]
+    if not_npy: raise ValueError(f"expand_brightness_levels: {not_npy[0]} is not a cached .npy (run cache_images first)")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = f"{mode}{lo:g}-{hi:g}"
+    parts = []
+    for k, f in enumerate(factors):
+        paths = []
+        for p in df["path"]:
+            out = folder / f"{Path(p).stem}_level{k + 1}of{n}_{tag}.npy"
+            if not out.exists():
+                a = np.load(p)
+                img = _apply_brightness(_from_storage(a), float(f), mode)
+                np.save(out, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
+            paths.append(str(out))
+        parts.append(df.assign(level_source=df["path"].to_numpy(), path=paths, brightness_level=k + 1,
+                               brightness_factor=float(f)))
+    return pd.concat(parts).sort_index(kind="stable")

@@ -4,11 +4,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
-from cxr_nb import reproduce
-from cxr_nb.reproduce import PAPERS, _tiny_paper_notebook, main
+from cxr_nb.experiment import PAPERS
+from cxr_nb.reproduce import main
+
+TINY_PRESETS = dict(smoke={}, paper=dict(epochs=50))
+
+
+def tiny_paper_notebook(path: Path, fail: bool = False, extra_params: str = "") -> Path:
+    "A minimal paper notebook: a parameters cell, `start_run`, one measurement, `save_run_results`."
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('preset = "smoke"\nepochs = 3  # passes\nseed = 0\ndevice = "cpu"\n'
+                                  + extra_params + 'out_dir: "Optional[str]" = None')
+    p.metadata["tags"] = ["parameters"]
+    # the kernel is another process: it finds the notebook through CXR_NB_NOTEBOOKS, not this process's PAPERS
+    body = ("import os, pandas as pd\nfrom pathlib import Path\n"
+            "from cxr_nb.experiment import start_run, save_run_results\n"
+            f"run = start_run('tiny', globals(), notebook=Path(os.environ['CXR_NB_NOTEBOOKS']) / 'tiny.ipynb', presets={TINY_PRESETS!r})\n"
+            + ("raise ValueError('deliberate failure')\n" if fail else "")
+            + "t = pd.DataFrame([dict(metric='accuracy', paper=0.9, run=0.5 + run['epochs'] / 100)])\n"
+            "save_run_results(run, t, dict(target=dict(name='none')), extra=dict(seen={k: v for k, v in run.params.items()}))")
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
 
 
 @pytest.fixture
@@ -16,16 +38,20 @@ def tiny_paper(tmp_path, monkeypatch):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     monkeypatch.setenv("CXR_NB_NOTEBOOKS", str(nbs))
-    monkeypatch.setitem(PAPERS, "tiny", dict(notebook="tiny.ipynb", title="tiny stand-in",
-                                             presets=dict(smoke=dict(epochs=3, seed=0), paper=dict(epochs=50, seed=0))))
-    _tiny_paper_notebook(nbs / "tiny.ipynb")
+    monkeypatch.setitem(PAPERS, "tiny", dict(notebook="tiny.ipynb", title="tiny stand-in", presets=TINY_PRESETS))
+    tiny_paper_notebook(nbs / "tiny.ipynb")
     return nbs
+
+
+def _only_run(root: Path) -> Path:
+    (run,) = list((root / "tiny").iterdir())
+    return run
 
 
 def test_run_folder_contents(tiny_paper, tmp_path):
     before = (tiny_paper / "tiny.ipynb").read_bytes()
     assert main(["run", "tiny", "-p", "epochs", "7", "--out", str(tmp_path / "runs")]) == 0
-    (run,) = list((tmp_path / "runs" / "tiny").iterdir())
+    run = _only_run(tmp_path / "runs")
     assert sorted(p.name for p in run.iterdir()) == ["env.json", "metrics.json", "params.yaml", "tiny.html", "tiny.ipynb"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["table"][0]["run"] == pytest.approx(0.57)  # measured inside the notebook from epochs=7
@@ -36,12 +62,47 @@ def test_run_folder_contents(tiny_paper, tmp_path):
     assert (tiny_paper / "tiny.ipynb").read_bytes() == before  # the source notebook is never written
 
 
+def test_preset_and_explicit_default(tiny_paper, tmp_path):
+    # the paper preset changes epochs to 50; an explicit -p equal to the notebook's default still wins
+    assert main(["run", "tiny", "--preset", "paper", "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((_only_run(tmp_path / "a") / "metrics.json").read_text())["params"]["epochs"] == 50
+    assert main(["run", "tiny", "--preset", "paper", "-p", "epochs", "3", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((_only_run(tmp_path / "b") / "metrics.json").read_text())["params"]["epochs"] == 3
+
+
+def test_new_parameter_needs_no_library_change(tiny_paper, tmp_path, capsys):
+    tiny_paper_notebook(tiny_paper / "tiny.ipynb", extra_params="dropout = 0.25  # a new knob\n")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "dropout: float = 0.25  # a new knob" in out and "epochs: int = 3" in out
+    assert main(["run", "tiny", "-p", "dropout", "0.5", "--out", str(tmp_path / "runs")]) == 0
+    m = json.loads((_only_run(tmp_path / "runs") / "metrics.json").read_text())
+    assert m["params"]["dropout"] == 0.5 and m["extra"]["seen"]["dropout"] == 0.5
+
+
+def test_wrong_type_is_refused_before_anything_is_written(tiny_paper, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["run", "tiny", "-p", "epochs", "notanumber", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "'epochs' expects int" in err and "notanumber" in err
+    assert not out.exists()
+    assert main(["run", "tiny", "-p", "preset", "paper", "--out", str(out)]) == 2
+    assert "--preset" in capsys.readouterr().err and not out.exists()
+
+
+def test_out_is_a_file(tiny_paper, tmp_path, capsys):
+    f = tmp_path / "a_file"
+    f.write_text("mine")
+    assert main(["run", "tiny", "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err and f.read_text() == "mine"
+
+
 def test_failing_notebook_exits_nonzero(tiny_paper, tmp_path, capsys):
-    _tiny_paper_notebook(tiny_paper / "tiny.ipynb", fail=True)
+    tiny_paper_notebook(tiny_paper / "tiny.ipynb", fail=True)
     assert main(["run", "tiny", "--out", str(tmp_path / "runs")]) == 1
     err = capsys.readouterr().err
     assert "deliberate failure" in err and "tiny.ipynb" in err
-    (run,) = list((tmp_path / "runs" / "tiny").iterdir())
+    run = _only_run(tmp_path / "runs")
     assert json.loads((run / "env.json").read_text())["status"] == "failed"
     assert (run / "tiny.html").exists()
 
@@ -62,4 +123,4 @@ def test_unknown_paper_and_preset(tiny_paper, tmp_path, capsys):
 def test_console_script_lists_papers():
     exe = Path(sys.executable).parent / "cxr-nb"
     out = subprocess.run([str(exe), "list"], capture_output=True, text=True, check=True).stdout
-    assert "yang2021" in out and "preset smoke" in out and "preset paper" in out
+    assert "yang2021" in out and "preset smoke" in out and "preset paper" in out and "n_images: int = " in out
