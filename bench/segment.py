@@ -40,9 +40,11 @@ import torch
 
 from cxr_nb.datasets import load_covid_opacity, load_jsrt, read_mask
 from cxr_nb.io import find_dataset
-from cxr_nb.phantom import make_phantom, write_jsrt_layout
-from cxr_nb.segment import (Segmenter, case_positive, case_rates, dice_score, evaluate_segmenter,
-                            predicted_boxes, seg_arrays, train_segmenter)
+from cxr_nb.phantom import make_phantom
+from cxr_nb.phantom_layouts import write_jsrt_layout
+from cxr_nb.boxes import case_positive, mask_to_boxes
+from cxr_nb.metrics import binary_counts, recall, tnr
+from cxr_nb.segment import Segmenter, dice_score, evaluate_segmenter, seg_arrays, train_segmenter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -144,10 +146,10 @@ def _opacity_scores(seg: Segmenter, imgs, true_masks, min_area: int, prefix: str
     for lab, t in zip(labs, true_masks):
         p = lab == 1
         scale = (256 / max(p.shape)) ** 2   # min_area is given at 256 px
-        pred_pos.append(case_positive(predicted_boxes(p, min_area=int(round(min_area / scale)))))
+        pred_pos.append(case_positive(mask_to_boxes(p, min_area=int(round(min_area / scale)))))
         true_pos.append(bool(t.any()))
         if t.any(): dices.append(dice_score(p, t))
-    r = case_rates(pred_pos, true_pos)
+    r = dict(**binary_counts(true_pos, pred_pos), tpr=recall(true_pos, pred_pos), tnr=tnr(true_pos, pred_pos))
     out.update({f"{prefix}_dice": float(np.mean(dices)), f"{prefix}_tpr": r["tpr"], f"{prefix}_tnr": r["tnr"],
                 f"{prefix}_counts": {k: r[k] for k in ("tp", "fn", "tn", "fp")}})
     print(f"{prefix}: Dice (positive cases, n={len(dices)}) {np.mean(dices):.3f}; box rule (min area {min_area} px at 256): "

@@ -62,7 +62,9 @@ def run_ours(args, data_root: Path) -> dict:
     from fastai.callback.core import Callback, CancelFitException, CancelValidException
     from fastai.torch_core import find_bs, set_seed
     from cxr_nb.classify import model_learner
-    from cxr_nb.datasets import classification_dls, load_kermany, patient_split
+    from cxr_nb.dataloaders import classification_dls
+from cxr_nb.datasets import load_kermany
+from cxr_nb.splits import patient_split
     from cxr_nb.io import PILCXR, PILCXR3
 
     torch.set_num_threads(args.threads)

@@ -1,13 +1,23 @@
-"""Jupyter-first chest X-ray deep learning: four papers reproduced as notebooks that export into a library
+"""Jupyter-first chest X-ray deep learning: paper reproductions as notebooks that export into a library
 
 Modules:
 
-- `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout; splits that never put one patient on both sides; fastai DataLoaders for segmentation, classification and image + mask models.
+- `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
+- `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, learner builders, and the cross-validation and repeated-trial runners.
+- `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
+- `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
 - `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
 - `cxr_nb.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.
 - `cxr_nb.io`: One function, `read_cxr`, turns any chest radiograph a hospital or a public data set hands you (DICOM, compressed DICOM, 8- or 16-bit PNG, JPEG, TIFF) into the same thing: a float32 array in [0, 1] where bone is bright and air is dark, plus a small metadata dictionary.
+- `cxr_nb.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache.
 - `cxr_nb.metrics`: Every number the four papers report, with a 95% confidence interval, and a table that puts the published value beside ours.
+- `cxr_nb.phantom`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
+- `cxr_nb.phantom_layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
 - `cxr_nb.plots`: The figures of the four papers: confusion matrices, ROC curves with their AUC and CI, training curves, first-layer feature maps, and heat maps, masks and boxes drawn over a radiograph.
-- `cxr_nb.segment`: Two U-Nets behind one builder, Dice losses and metrics per structure, post-processing, a saved `Segmenter`, lung regions for the classifiers, and masks turned into boxes."""
+- `cxr_nb.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+- `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
+- `cxr_nb.segment`: Two U-Nets behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
+- `cxr_nb.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
+- `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once."""
 
 __version__ = "0.0.1"

@@ -362,10 +362,13 @@ def auc_from_operating_points(fprs, # false-positive rate of each operating poin
 # %% ../nbs/06_metrics.ipynb #44eda265
 def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based), [fold/trial], metric columns
                metric: str = "accuracy", # the column to average
-               first: int = 21, # first epoch, 1-based as in the paper
-               last: int = 50, # last epoch, 1-based, inclusive
+               *,
+               first: int, # first epoch, 1-based (Yang et al.: 21)
+               last: int, # last epoch, 1-based, inclusive (Yang et al.: 50)
               ) -> pd.Series:
     "Mean of `metric` over epochs `first`..`last` (1-based), per run (fold/trial) and over runs ('mean')."
+    if not (isinstance(first, (int, np.integer)) and isinstance(last, (int, np.integer)) and 1 <= first <= last):
+        raise ValueError(f"epoch_mean: first and last must be 1-based epochs with 1 <= first <= last, got {first}, {last}")
     if metric not in history.columns or "epoch" not in history.columns:
         raise ValueError(f"history needs columns 'epoch' and {metric!r}; it has {list(history.columns)}")
     sel = history[(history.epoch >= first - 1) & (history.epoch <= last - 1)]
@@ -386,13 +389,16 @@ def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based),
 def epoch_mean_vs_heldout(history: pd.DataFrame, # per-epoch history (see `epoch_mean`)
                           y_true, # held-out labels
                           y_pred, # the final model's held-out predictions
-                          metric: str = "accuracy", first: int = 21, last: int = 50,
+                          metric: str = "accuracy",
+                          *,
+                          first: int, # first epoch, 1-based
+                          last: int, # last epoch, 1-based, inclusive
                           n_boot: int = 1000, seed: int = 0, groups=None) -> pd.DataFrame:
-    "Yang et al.'s epoch-averaged validation figure beside the held-out accuracy with its CI."
-    em = epoch_mean(history, metric, first, last)
+    "The epoch-averaged validation figure (epochs `first`..`last`) beside the held-out accuracy with its CI."
+    em = epoch_mean(history, metric, first=first, last=last)
     ci = bootstrap_ci(accuracy, y_true, y_pred, n_boot=n_boot, seed=seed, groups=groups)
     return pd.DataFrame([
-        dict(figure=f"mean validation {metric}, epochs {first}-{last} (Yang et al.)", value=em["mean"],
+        dict(figure=f"mean validation {metric}, epochs {first}-{last}", value=em["mean"],
              ci_low=np.nan, ci_high=np.nan, note="averaged over epochs and runs; validation data chose the model"),
         dict(figure="held-out accuracy of the final model", value=ci.value, ci_low=ci.low, ci_high=ci.high,
              note=f"{len(np.asarray(y_true))} held-out cases, bootstrap 95% CI"),

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -200,17 +201,30 @@ def _boxes_list(boxes) -> list:
         return [(None, tuple(boxes))]
     return [(None, tuple(b)) for b in boxes if b is not None]
 
+def _mask_dict(masks, default_name: str) -> dict:
+    "None, one mask or a dict name -> mask, as a dict."
+    if masks is None: return {}
+    return dict(masks) if isinstance(masks, Mapping) else {default_name: masks}
+
+def _mask_like(m, img: np.ndarray, name) -> np.ndarray:
+    m = np.asarray(m).astype(float)
+    if m.shape != img.shape:
+        raise ValueError(f"mask {name!r} {m.shape} and image {img.shape} differ in shape")
+    return m
+
 def plot_overlay(image: np.ndarray, # the radiograph (H, W), values in [0, 1]
                  cam: np.ndarray | None = None, # heat map (H, W), drawn semi-transparent
-                 masks=None, # a bool (H, W) mask or a dict name -> mask, drawn as contours
+                 masks=None, # a bool (H, W) mask or a dict name -> mask, drawn as contours (e.g. the truth)
+                 pred_masks=None, # a bool (H, W) mask or a dict name -> mask, filled (e.g. a segmenter's output)
                  true_boxes=None, # box, list of boxes or dict label -> boxes (green)
                  pred_boxes=None, # box, list of boxes or dict label -> boxes (red, dashed)
                  alpha: float = 0.45, # opacity of the heat map
                  cmap: str = "jet",
                  ax=None, # draw into this axes instead of a new figure
                  title: str | None = None,
+                 mask_alpha: float = 0.35, # opacity of the filled `pred_masks`
                 ) -> Figure:
-    "The radiograph with a heat map, mask contours, and true (green) and predicted (red) boxes."
+    "The radiograph with a heat map, masks (contours and/or filled), and true (green) and predicted (red) boxes."
     img = np.asarray(image, dtype=float)
     if img.ndim == 3 and img.shape[0] in (1, 3):
         img = img[0]
@@ -227,15 +241,17 @@ def plot_overlay(image: np.ndarray, # the radiograph (H, W), values in [0, 1]
         rgba = plt.get_cmap(cmap)(c)
         rgba[..., 3] = alpha * c  # cool parts fade out, so the radiograph stays readable under the map
         ax.imshow(rgba)
-    if masks is not None:
-        masks = masks if isinstance(masks, Mapping) else {"mask": masks}
-        for (name, m), col in zip(masks.items(), _MASK_COLOURS * 3):
-            m = np.asarray(m).astype(float)
-            if m.shape != img.shape:
-                raise ValueError(f"mask {name!r} {m.shape} and image {img.shape} differ in shape")
+    masks, pred_masks = _mask_dict(masks, "mask"), _mask_dict(pred_masks, "predicted")
+    for name, col in zip(dict.fromkeys([*pred_masks, *masks]), _MASK_COLOURS * 3):  # one colour per name
+        if name in pred_masks:
+            m = _mask_like(pred_masks[name], img, name)
+            rgba = np.zeros((*m.shape, 4)); rgba[..., :3] = to_rgb(col); rgba[..., 3] = mask_alpha * m
+            ax.imshow(rgba)
+        if name in masks:
+            m = _mask_like(masks[name], img, name)
             if m.any():
                 ax.contour(m, levels=[0.5], colors=[col], linewidths=1.2)
-            handles.append(Line2D([], [], color=col, lw=1.2, label=name))
+        handles.append(Line2D([], [], color=col, lw=1.2, label=name))
     for boxes, col, ls, what in ((true_boxes, "lime", "-", "true box"), (pred_boxes, "red", "--", "predicted box")):
         bl = _boxes_list(boxes)
         for lab, (x0, y0, x1, y1) in bl:

@@ -1,5 +1,5 @@
 """Two U-Nets behind one builder, Dice losses and metrics per structure, post-processing,
-a saved `Segmenter`, lung regions for the classifiers, and masks turned into boxes.
+and a saved `Segmenter` that runs on any folder of radiographs.
 
 Docs: https://cxr-nb.github.io/cxr_nb/segment.html.md"""
 
@@ -9,18 +9,14 @@ Docs: https://cxr-nb.github.io/cxr_nb/segment.html.md"""
 __all__ = ['CPU_UNET', 'N_COMPONENTS', 'seg_structures', 'seg_arrays', 'SegAugment', 'seg_aug', 'memory_seg_dls',
            'InputStandardize', 'UNet', 'seg_model', 'DiceLoss', 'DiceCELoss', 'dice_score', 'iou_score',
            'StructureMetric', 'seg_metrics', 'TimeBudget', 'SwitchDataLoaders', 'seg_learner', 'keep_largest',
-           'fill_holes', 'postprocess', 'Segmenter', 'train_segmenter', 'evaluate_segmenter', 'lung_bbox',
-           'lung_region', 'cache_lung_regions', 'predicted_boxes', 'case_positive', 'box_iou', 'case_rates',
-           'show_masks', 'show_boxes']
+           'fill_holes', 'postprocess', 'Segmenter', 'train_segmenter', 'evaluate_segmenter']
 
 # %% ../nbs/04_segment.ipynb #600ff239
-import hashlib
 import time
 from contextlib import ExitStack
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -36,13 +32,11 @@ from fastai.torch_core import TensorImage, TensorMask, default_device, params
 from fastai.vision.augment import RandTransform
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
-import matplotlib.pyplot as plt
-from matplotlib.colors import to_rgb
-from matplotlib.patches import Rectangle
 
 from .io import CXRReadError, read_cxr
-from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask, cache_images
-from .datasets import label_map, mask_to_boxes, read_mask, resolve_structures
+from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
+from .pretrained import pretrained_state_dict
+from .dataloaders import label_map, resolve_structures
 
 # %% ../nbs/04_segment.ipynb #30fe4314
 def seg_structures(sides:bool=False, # keep the left and right lung as two classes
@@ -211,28 +205,13 @@ class UNet(nn.Module):
 
 # %% ../nbs/04_segment.ipynb #1c6edab8
 _RESNETS = ("resnet18", "resnet34", "resnet50")
-_warned = set()
-
 def _resnet(arch:str, pretrained) -> tuple:
-    "A torchvision ResNet and whether it carries ImageNet weights (`pretrained='auto'`: fall back with one warning)."
+    "A torchvision ResNet and whether it carries ImageNet weights (see `cxr_nb.pretrained`)."
     import torchvision.models as tvm
-    fn = getattr(tvm, arch)
-    if pretrained is False or pretrained is None or (pretrained == "auto" and arch in _warned):
-        return fn(weights=None), False
-    weights = tvm.get_model_weights(fn).DEFAULT
-    try:
-        m = fn(weights=None)
-        m.load_state_dict(weights.get_state_dict(progress=False))
-        return m, True
-    except Exception as e:
-        if pretrained is True:
-            raise RuntimeError(f"{arch}: ImageNet weights unavailable ({type(e).__name__}: {e}); "
-                               f"use pretrained='auto' or False") from None
-        if arch not in _warned:
-            warnings.warn(f"{arch}: no ImageNet weights in the cache and none downloadable "
-                          f"({type(e).__name__}); using random initialisation")
-            _warned.add(arch)
-        return fn(weights=None), False
+    m = getattr(tvm, arch)(weights=None)
+    sd = pretrained_state_dict(arch, pretrained)
+    if sd is not None: m.load_state_dict(sd)
+    return m, sd is not None
 
 def seg_model(arch:str="unet", # "unet" (Ronneberger) or a ResNet encoder for fastai's DynamicUnet: "resnet18", "resnet34", "resnet50"
               n_classes:int=3, # output classes, background included
@@ -377,7 +356,7 @@ def _unet_splitter(model):
     if isinstance(net, UNet): return [params(model)]
     return [params(net[0]), params(net[1:])]
 
-def seg_learner(dls:DataLoaders, # e.g. from `memory_seg_dls` or `cxr_nb.datasets.segmentation_dls`
+def seg_learner(dls:DataLoaders, # e.g. from `memory_seg_dls` or `cxr_nb.dataloaders.segmentation_dls`
                 structures=("lungs", "heart"), # class names 1..n
                 arch:str="unet", # see `seg_model`
                 loss:str="dice_ce", # "dice_ce" or "dice"
@@ -617,148 +596,3 @@ def evaluate_segmenter(seg:Segmenter, # a trained segmenter
                 r[f"iou_{s}"] = iou_score(pred == i, true == i)
         rows.append(r)
     return pd.DataFrame(rows)
-
-# %% ../nbs/04_segment.ipynb #03b5b0be
-def lung_bbox(lungs:np.ndarray, # boolean lung mask
-              margin:float=0.05, # margin on each side, as a fraction of the box's width/height
-             ) -> tuple:
-    "(x0, y0, x1, y1) of the lung mask (x1/y1 exclusive) widened by `margin`, clipped to the image; None for an empty mask."
-    ys, xs = np.nonzero(lungs)
-    if len(xs) == 0: return None
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    mx, my = margin * (x1 - x0), margin * (y1 - y0)
-    H, W = lungs.shape
-    return (int(max(0, np.floor(x0 - mx))), int(max(0, np.floor(y0 - my))),
-            int(min(W, np.ceil(x1 + mx))), int(min(H, np.ceil(y1 + my))))
-
-def lung_region(img:np.ndarray, # image (H, W)
-                lungs:np.ndarray, # boolean lung mask of the same size
-                mode:str="zero", # "zero": zero outside the lungs; "crop": crop to the lungs' box with a margin
-                margin:float=0.05, # "crop": box margin (fraction); "zero": dilation of the mask (fraction of the image side)
-                fill:float=0., # value outside the lungs in "zero" mode
-               ) -> np.ndarray:
-    "The lung region of a radiograph: zero outside the (dilated) lungs, or crop to their box with a margin."
-    img, lungs = np.asarray(img), np.asarray(lungs, bool)
-    if img.shape[:2] != lungs.shape: raise ValueError(f"image {img.shape[:2]} and lung mask {lungs.shape} differ in size")
-    if not lungs.any(): raise ValueError("empty lung mask: no lung region to keep")
-    if mode == "crop":
-        x0, y0, x1, y1 = lung_bbox(lungs, margin)
-        return img[y0:y1, x0:x1].copy()
-    if mode == "zero":
-        r = int(round(margin * max(lungs.shape)))
-        m = cv2.dilate(lungs.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0 if r else lungs
-        return np.where(m, img, np.asarray(fill, img.dtype)).astype(img.dtype)
-    raise ValueError(f"mode must be 'zero' or 'crop', got {mode!r}")
-
-# %% ../nbs/04_segment.ipynb #c2617b3e
-def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing lungs)
-                       df:pd.DataFrame, # rows with `path`
-                       cache_dir, # folder for the lung-region PNGs and the cached arrays
-                       mode:str="crop", # "crop" or "zero", see `lung_region`
-                       margin:float=0.05, # see `lung_region`
-                       size:int|None=256, # `cache_images` size (None keeps the region's size)
-                       bs:int=8, # segmentation batch size
-                       progress:bool=True, # progress bars
-                       **kwargs, # passed to `cache_images` (window, equalize, dtype, ...)
-                      ) -> pd.DataFrame:
-    "Segment the lungs, write each lung region (16-bit PNG) and cache it with `cache_images`: the frame + `lung_path`, `lung_box`, `cache_path`."
-    cache_dir = Path(cache_dir); src_dir = cache_dir / f"lung_{mode}"
-    src_dir.mkdir(parents=True, exist_ok=True)
-    out = df.copy()
-    lung_paths, boxes, skipped = [], [], []
-    for (_, row), masks in zip(df.iterrows(), seg.segment(df, bs=bs, progress=progress)):
-        p = Path(row["path"])
-        if masks is None or not masks["lungs"].any():
-            lung_paths.append(None); boxes.append(None)
-            skipped.append((str(p), "unreadable" if masks is None else "no lung found")); continue
-        img = _read_prepared(p, {})
-        reg = lung_region(img, masks["lungs"], mode, margin)
-        dst = src_dir / f"{p.stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]}.png"
-        cv2.imwrite(str(dst), np.rint(np.clip(reg, 0, 1) * 65535).astype(np.uint16))
-        lung_paths.append(str(dst)); boxes.append(lung_bbox(masks["lungs"], margin if mode == "crop" else 0.))
-    out["lung_path"], out["lung_box"] = lung_paths, boxes
-    for p, why in skipped: warnings.warn(f"cache_lung_regions: skipped {p}: {why}")
-    out = out[out["lung_path"].notna()]
-    src = out.rename(columns={"path": "source_path"}).rename(columns={"lung_path": "path"})
-    # in this process by default: forking worker processes after torch has started its threads can deadlock
-    kwargs.setdefault("workers", 1)
-    cached = cache_images(src, cache_dir / "arrays", size=size, progress=progress, **kwargs)
-    cached = cached.rename(columns={"path": "lung_path", "source_path": "path"})
-    cached.attrs["lung_skipped"] = skipped
-    return cached
-
-# %% ../nbs/04_segment.ipynb #fd6d7346
-def predicted_boxes(mask:np.ndarray, # boolean mask of one structure (e.g. opacity)
-                    min_area:int=0, # components with fewer pixels give no box
-                   ) -> list:
-    "Boxes (x0, y0, x1, y1), x1/y1 exclusive, of the mask's 8-connected components of at least `min_area` pixels."
-    return mask_to_boxes(mask, min_area=max(1, int(min_area)))
-
-def case_positive(boxes) -> bool:
-    "The RSNA rule: a case is positive when at least one box remains."
-    return len(boxes) > 0
-
-def box_iou(a, # boxes (x0, y0, x1, y1): (N, 4) or a list of tuples
-            b, # boxes (M, 4)
-           ) -> np.ndarray:
-    "IoU matrix (N, M) of two sets of boxes with exclusive x1/y1."
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.)
-
-def case_rates(pred_pos, # predicted case labels (bool/0-1), one per case
-               true_pos, # true case labels
-              ) -> dict:
-    "Case-level counts and rates of a detection rule: tp, fn, tn, fp, tpr, tnr (NaN when undefined)."
-    p, t = np.asarray(pred_pos, bool), np.asarray(true_pos, bool)
-    tp, fn, tn, fp = int((p & t).sum()), int((~p & t).sum()), int((~p & ~t).sum()), int((p & ~t).sum())
-    return dict(tp=tp, fn=fn, tn=tn, fp=fp, tpr=tp / (tp + fn) if tp + fn else float("nan"),
-                tnr=tn / (tn + fp) if tn + fp else float("nan"))
-
-# %% ../nbs/04_segment.ipynb #5b5f261d
-_COLORS = ["tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:purple", "tab:pink", "yellow"]
-
-def show_masks(img:np.ndarray, # image (H, W)
-               pred:dict=None, # {structure: bool mask} (filled)
-               true:dict=None, # {structure: bool mask} (contours)
-               title:str=None, # axes title
-               ax=None, # axes to draw in (None: a new figure)
-               alpha:float=0.35, # fill opacity
-              ):
-    "Overlay predicted (filled) and true (contour) masks on a radiograph; returns the Figure."
-    if ax is None: _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    names = list(dict.fromkeys([*(pred or {}), *(true or {})]))
-    for k, s in enumerate(names):
-        c = _COLORS[k % len(_COLORS)]
-        if pred and s in pred and pred[s].any():
-            rgba = np.zeros((*pred[s].shape, 4)); rgba[..., :3] = to_rgb(c); rgba[..., 3] = alpha * pred[s]
-            ax.imshow(rgba)
-        if true and s in true and true[s].any():
-            ax.contour(true[s].astype(float), levels=[0.5], colors=[c], linewidths=1.)
-        ax.plot([], [], color=c, label=s)
-    if names: ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
-    if title: ax.set_title(title, fontsize=9)
-    ax.axis("off")
-    return ax.figure
-
-def show_boxes(img:np.ndarray, # image (H, W)
-               pred_boxes=(), # predicted (x0, y0, x1, y1) boxes: solid
-               true_boxes=(), # true boxes: dashed
-               title:str=None, ax=None,
-              ):
-    "Draw predicted (solid) and true (dashed) boxes on a radiograph; returns the Figure."
-    if ax is None: _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    for boxes, ls, c, lab in ((true_boxes, "--", "lime", "true"), (pred_boxes, "-", "tab:red", "predicted")):
-        for j, (x0, y0, x1, y1) in enumerate(boxes):
-            ax.add_patch(Rectangle((x0 - .5, y0 - .5), x1 - x0, y1 - y0, fill=False, ec=c, ls=ls, lw=1.5,
-                                   label=lab if j == 0 else None))
-    if len(pred_boxes) or len(true_boxes): ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
-    if title: ax.set_title(title, fontsize=9)
-    ax.axis("off")
-    return ax.figure

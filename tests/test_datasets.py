@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from cxr_nb import dataloaders as L
 from cxr_nb import datasets as D
+from cxr_nb import splits as S
+from cxr_nb import vocab as V
 
 # ---------------------------------------------------------------- fake files (written, never read by hand)
 
@@ -58,11 +61,11 @@ def quiet(fn, *a, **k):
 def test_real_jsrt(shared_set):
     df = D.load_jsrt(shared_set("jsrt"))
     assert len(df) == 240 and df.patient_id.is_unique
-    assert df.attrs["structures"] == D.JSRT_STRUCTURES
-    for s in D.JSRT_STRUCTURES:
+    assert df.attrs["structures"] == list(V.JSRT_STRUCTURES)
+    for s in V.JSRT_STRUCTURES:
         assert df[f"mask_{s}"].notna().all() and all(Path(p).exists() for p in df[f"mask_{s}"])
     assert set(df.label) == {0, 1} and (df.height == 512).all()
-    lab = D.label_map(df.iloc[0], D.resolve_structures(df, ["left_lung", "right_lung", "heart"]))
+    lab = L.label_map(df.iloc[0], L.resolve_structures(df, ["left_lung", "right_lung", "heart"]))
     cols = [np.nonzero(lab == i)[1].mean() for i in (1, 2)]
     assert cols[0] > cols[1], "patient's left lung is on the image's right"
 
@@ -71,10 +74,10 @@ def test_real_jsrt(shared_set):
 def test_real_nih(shared_set):
     root = shared_set("nih")
     df = D.load_nih(root)
-    assert len(df) == 621 and df.attrs["labels"] == D.NIH_FINDINGS
-    assert (df[D.NIH_FINDINGS].sum() > 0).all(), "all 14 findings present"
+    assert len(df) == 621 and df.attrs["labels"] == list(V.NIH_FINDINGS)
+    assert (df[list(V.NIH_FINDINGS)].sum() > 0).all(), "all 14 findings present"
     nofind = df.findings == "No Finding"
-    assert nofind.sum() > 0 and (df.loc[nofind, D.NIH_FINDINGS].sum(axis=1) == 0).all()
+    assert nofind.sum() > 0 and (df.loc[nofind, list(V.NIH_FINDINGS)].sum(axis=1) == 0).all()
     assert sum(len(b) for b in df.boxes) == 12
     # one box rescaled by hand: NIH boxes are in the 1024 x 1024 grid of NIH's PNGs -> 256 px on disk
     bb = pd.read_csv(root / "BBox_List_2017.csv").iloc[0]
@@ -83,7 +86,7 @@ def test_real_nih(shared_set):
     row = df[df.image == bb.iloc[0]].iloc[0]
     np.testing.assert_allclose(row.boxes[0], (x * w / 1024, y * h / 1024, (x + bw) * w / 1024, (y + bh) * h / 1024))
     assert all(0 <= v <= 256 for b in df.boxes for box in b for v in box)
-    assert set(l for ls in df.box_labels for l in ls) <= set(D.NIH_FINDINGS)
+    assert set(l for ls in df.box_labels for l in ls) <= set(V.NIH_FINDINGS)
     # the frame is right: every Cardiomegaly box is centred low and mid-chest, where the heart is
     # (rescaled from OriginalImage[Width,Height] instead, they would sit in the upper left)
     card = [b for bs, ls in zip(df.boxes, df.box_labels) for b, l in zip(bs, ls) if l == "Cardiomegaly"]
@@ -134,20 +137,20 @@ def test_load_dataset_by_name(shared_set):
 @pytest.mark.shared
 def test_real_splits_no_leakage(shared_set):
     nih = D.load_nih(shared_set("nih"))
-    s = D.patient_split(nih, valid_pct=0.2, test_pct=0.1, stratify=None, seed=0)
-    D.check_no_leakage(s)
+    s = S.patient_split(nih, valid_pct=0.2, test_pct=0.1, stratify=None, seed=0)
+    S.check_no_leakage(s)
     assert set(s.split) == {"train", "valid", "test"}
     ker = D.load_kermany(shared_set("kermany"))
-    s = D.patient_split(ker, valid_pct=0.2, test_pct=0.0, seed=0)   # official 'train' only here
-    D.check_no_leakage(s)
+    s = S.patient_split(ker, valid_pct=0.2, test_pct=0.0, seed=0)   # official 'train' only here
+    S.check_no_leakage(s)
     assert abs((s[s.split == "valid"].label == "PNEUMONIA").mean() - (ker.label == "PNEUMONIA").mean()) < 0.05
-    k = D.patient_kfold(ker, n_splits=10, seed=0)
-    D.check_no_leakage(k)
+    k = S.patient_kfold(ker, n_splits=10, seed=0)
+    S.check_no_leakage(k)
     assert sorted(k.fold.unique()) == list(range(10))
     # an image split (the mistake) does leak, and the check says so
     bad = ker.assign(split=np.where(np.random.default_rng(0).random(len(ker)) < 0.2, "valid", "train"))
-    with pytest.raises(D.LeakageError):
-        D.check_no_leakage(bad)
+    with pytest.raises(S.LeakageError):
+        S.check_no_leakage(bad)
 
 
 # ---------------------------------------------------------------- tiny fake folders in every real layout
@@ -183,7 +186,7 @@ def test_fake_montgomery_shenzhen(tmp_path):
     df, msgs = quiet(D.load_montgomery, mc)
     assert df.label.tolist() == [0, 1, 1] and df.patient_id.tolist() == ["MCUCXR_0001", "MCUCXR_0104", "MCUCXR_0105"]
     assert df.mask_right_lung.isna().tolist() == [False, False, True]
-    lab = D.label_map(df.iloc[0], D.resolve_structures(df, ["left_lung", "right_lung"]))
+    lab = L.label_map(df.iloc[0], L.resolve_structures(df, ["left_lung", "right_lung"]))
     assert lab.shape == (80, 60) and lab[40, 45] == 1 and lab[40, 15] == 2 and lab[40, 30] == 0
     sz = tmp_path / "ChinaSet"
     png(sz / "CXR_png" / "CHNCXR_0001_0.png"); png(sz / "CXR_png" / "CHNCXR_0400_1.png")
@@ -203,11 +206,11 @@ def test_fake_scr_original(tmp_path):
             Image.fromarray(a).save(m)
     df, _ = quiet(D.load_jsrt, tmp_path)
     assert df.patient_id.tolist() == ["JPCLN001", "JPCNN010"] and df.label.tolist() == [1, 0]
-    assert df.fold.tolist() == [0, 1] and df.attrs["structures"] == D.JSRT_STRUCTURES
+    assert df.fold.tolist() == [0, 1] and df.attrs["structures"] == list(V.JSRT_STRUCTURES)
     assert (df.height == 2048).all()
     assert D.detect_layout(tmp_path) == "jsrt"
     # SCR masks are 1024 px, the images 2048 px: the label map comes out at the image's size
-    lab = D.label_map(df.iloc[0], D.resolve_structures(df, ["lungs", "heart"]))
+    lab = L.label_map(df.iloc[0], L.resolve_structures(df, ["lungs", "heart"]))
     assert lab.shape == (2048, 2048) and (lab[200:400, 1200:1400] == 2).all() and (lab == 2).sum() == 200 * 200
 
 
@@ -256,16 +259,16 @@ def test_dataloaders_on_fake_jsrt(tmp_path):
         mask(tmp_path / "masks" / "left_lung" / f"{n}.png", 64, 64, (36, 8, 56, 50))
         mask(tmp_path / "masks" / "right_lung" / f"{n}.png", 64, 64, (8, 8, 28, 50))
         mask(tmp_path / "masks" / "heart" / f"{n}.png", 64, 64, (24, 30, 44, 52))
-    df = D.patient_split(D.load_jsrt(tmp_path), valid_pct=0.25, stratify=None)
-    dls = D.segmentation_dls(df, size=32, bs=2, num_workers=0, aug=False)
+    df = S.patient_split(D.load_jsrt(tmp_path), valid_pct=0.25, stratify=None)
+    dls = L.segmentation_dls(df, size=32, bs=2, num_workers=0, aug=False)
     x, y = dls.one_batch()
     assert x.shape == (2, 3, 32, 32) and y.shape == (2, 32, 32)
     assert set(y.unique().tolist()) == {0, 1, 2, 3} and dls.codes == ["background", "left_lung", "right_lung", "heart"]
     with pytest.raises(ValueError, match="swap left and right"):
-        D.segmentation_dls(df, flip=True)
-    dls = D.segmentation_dls(df, structures=["lungs", "heart"], flip=True, size=32, bs=2, num_workers=0)
+        L.segmentation_dls(df, flip=True)
+    dls = L.segmentation_dls(df, structures=["lungs", "heart"], flip=True, size=32, bs=2, num_workers=0)
     assert dls.codes == ["background", "lungs", "heart"]
-    dls = D.image_mask_dls(df, label_col="label", size=32, bs=2, num_workers=0)
+    dls = L.image_mask_dls(df, label_col="label", size=32, bs=2, num_workers=0)
     x, m, t = dls.one_batch()
     assert dls.n_inp == 2 and m.shape == (2, 32, 32) and set(m.unique().tolist()) <= {0, 1}
 
@@ -275,7 +278,7 @@ def test_dataloaders_on_fake_jsrt(tmp_path):
 @pytest.fixture
 def generated(monkeypatch):
     """Every phantom the writers generate during the test, recorded as the generator returned it."""
-    phantom = pytest.importorskip("cxr_nb.phantom")
+    phantom = pytest.importorskip("cxr_nb.phantom_layouts")
     calls, orig = [], phantom.make_phantom
 
     def recording(*a, **k):
@@ -304,13 +307,13 @@ def bbox(m):
 def test_phantom_jsrt_masks_are_the_generators(tmp_path, generated):
     phantom, calls = generated
     df = D.load_jsrt(phantom.write_jsrt_layout(tmp_path / "jsrt", 6, seed=3, size=128))
-    assert len(df) == 6 == len(calls) and df.attrs["structures"] == D.JSRT_STRUCTURES
+    assert len(df) == 6 == len(calls) and df.attrs["structures"] == list(V.JSRT_STRUCTURES)
     for _, r in df.iterrows():
         p = match(r.path, calls)
-        for s in D.JSRT_STRUCTURES:
+        for s in V.JSRT_STRUCTURES:
             assert (D.read_mask(r[f"mask_{s}"]) == p["masks"][s]).all(), s
         assert r.label == p["labels"].get("Nodule", r.label)
-        lab = D.label_map(r, D.resolve_structures(df, ["left_lung", "right_lung", "heart"]))
+        lab = L.label_map(r, L.resolve_structures(df, ["left_lung", "right_lung", "heart"]))
         assert ((lab == 3) == p["masks"]["heart"]).all()
         assert ((lab == 1) == (p["masks"]["left_lung"] & ~p["masks"]["heart"])).all()
 
@@ -318,7 +321,7 @@ def test_phantom_jsrt_masks_are_the_generators(tmp_path, generated):
 def test_phantom_nih_boxes_and_labels(tmp_path, generated):
     phantom, calls = generated
     root = phantom.write_nih_layout(tmp_path / "nih", 30, seed=4, size=128)
-    df, _ = quiet(D.load_nih, root, labels=[f for f in D.NIH_FINDINGS if f in phantom.PHANTOM_FINDINGS])
+    df, _ = quiet(D.load_nih, root, labels=[f for f in V.NIH_FINDINGS if f in V.PHANTOM_FINDINGS])
     assert len(df) == 30 and "Hernia" not in df
     n_boxes = 0
     for _, r in df.iterrows():
@@ -334,9 +337,9 @@ def test_phantom_nih_boxes_and_labels(tmp_path, generated):
     seeds = df.groupby("patient_id").path.apply(lambda ps: {match(p, calls)["patient_seed"] for p in ps})
     assert (seeds.map(len) == 1).all() and len(set().union(*seeds)) == len(seeds)
     assert df.patient_id.nunique() < len(df)
-    D.check_no_leakage(df)   # the writer's official lists are patient-disjoint
-    D.check_no_leakage(D.patient_split(df, valid_pct=0.25, stratify=None, seed=1))
-    D.check_no_leakage(D.patient_kfold(df, n_splits=3, stratify=None, seed=1))
+    S.check_no_leakage(df)   # the writer's official lists are patient-disjoint
+    S.check_no_leakage(S.patient_split(df, valid_pct=0.25, stratify=None, seed=1))
+    S.check_no_leakage(S.patient_kfold(df, n_splits=3, stratify=None, seed=1))
 
 
 def test_phantom_rsna_boxes(tmp_path, generated):
@@ -366,16 +369,16 @@ def test_phantom_pneumoconiosis_and_kermany(tmp_path, generated):
         assert r.label == p["ilo_category"] and Path(r.path).parent.name == str(p["ilo_category"])
         assert (D.read_mask(r.mask_left_lung) == p["masks"]["left_lung"]).all()
     assert df.patient_id.nunique() < len(df)
-    D.check_no_leakage(D.patient_kfold(df, n_splits=4, stratify=None, seed=0))
+    S.check_no_leakage(S.patient_kfold(df, n_splits=4, stratify=None, seed=0))
     k = D.load_kermany(phantom.write_kermany_layout(tmp_path / "k", 24, seed=7, size=128))
     assert len(k) == 24 and k.patient_id.nunique() < len(k)
     assert ((k.label == "PNEUMONIA") == k.subtype.isin(["bacteria", "virus"])).all()
-    D.check_no_leakage(k)   # the writer splits by child
-    D.check_no_leakage(D.patient_split(k, valid_pct=0.25, seed=0))
+    S.check_no_leakage(k)   # the writer splits by child
+    S.check_no_leakage(S.patient_split(k, valid_pct=0.25, seed=0))
 
 
 def test_load_phantom_every_layout(tmp_path):
-    pytest.importorskip("cxr_nb.phantom")
+    pytest.importorskip("cxr_nb.phantom_layouts")
     for lay in D.PHANTOM_LAYOUTS:
         df = D.load_phantom(lay, n=8, size=96, root=tmp_path / lay)
         assert len(df) == 8 and df.attrs["bad"] == [] and (df.dataset == f"phantom_{lay}").all()
@@ -383,7 +386,7 @@ def test_load_phantom_every_layout(tmp_path):
 
 def test_phantom_manifest_ground_truth(tmp_path):
     """The writers' manifest regenerates each image: loaded masks and boxes equal the regenerated truth."""
-    phantom = pytest.importorskip("cxr_nb.phantom")
+    phantom = pytest.importorskip("cxr_nb.phantom_layouts")
     if not hasattr(phantom, "phantom_manifest"):
         pytest.skip("this cxr_nb.phantom writes no manifest")
     root = phantom.write_jsrt_layout(tmp_path / "j", 4, seed=8, size=96)
@@ -393,7 +396,7 @@ def test_phantom_manifest_ground_truth(tmp_path):
     for _, r in df.iterrows():
         kw = dict(man[Path(r.path).relative_to(root.resolve()).as_posix()])
         p = phantom.make_phantom(kw.pop("seed"), kw.pop("size"), **kw)
-        for s in D.JSRT_STRUCTURES:
+        for s in V.JSRT_STRUCTURES:
             assert (D.read_mask(r[f"mask_{s}"]) == p["masks"][s]).all()
     root = phantom.write_rsna_layout(tmp_path / "r", 8, seed=9, size=96, positive_frac=0.7)
     man = phantom.phantom_manifest(root)

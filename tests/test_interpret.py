@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from cxr_nb.interpret import box_iou, cam, cam_energy_in_mask, cam_to_box, grad_cam, localization_accuracy
+from cxr_nb.boxes import box_iou
+from cxr_nb.interpret import cam, cam_energy_in_mask, cam_to_box, grad_cam, localization_accuracy
 
 
 def _blob_batch(rng, n, size=32, r=4):

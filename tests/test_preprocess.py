@@ -13,7 +13,8 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid, SecondaryCaptureImageStorage
 
 import cxr_nb.preprocess as pp
-from cxr_nb.preprocess import cache_images, prepare_cxr, read_cached, PILCachedCXR, map_boxes
+from cxr_nb.boxes import map_boxes
+from cxr_nb.preprocess import cache_images, prepare_cxr, read_cached, PILCachedCXR
 
 
 def _phantom(seed, h=96, w=80):

@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr_nb.datasets import label_map, load_covid_opacity, load_jsrt, read_mask, resolve_structures
-from cxr_nb.segment import (DiceCELoss, Segmenter, box_iou, cache_lung_regions, case_positive, dice_score,
-                            evaluate_segmenter, memory_seg_dls, postprocess, predicted_boxes, seg_arrays,
+from cxr_nb.dataloaders import label_map, resolve_structures
+from cxr_nb.datasets import load_covid_opacity, load_jsrt, read_mask
+from cxr_nb.boxes import box_iou_matrix, case_positive, mask_to_boxes
+from cxr_nb.lung_region import cache_lung_regions
+from cxr_nb.segment import (DiceCELoss, Segmenter, dice_score,
+                            evaluate_segmenter, memory_seg_dls, postprocess, seg_arrays,
                             seg_learner, seg_model)
 
 
@@ -81,10 +84,10 @@ def test_postprocess_keeps_real_masks(jsrt):
 def test_boxes_of_real_opacity_masks(covid):
     for _, row in covid.iloc[:10].iterrows():
         m = read_mask(row.mask_opacity)
-        boxes = predicted_boxes(m, min_area=1)
+        boxes = mask_to_boxes(m, min_area=1)
         assert [tuple(b) for b in boxes] == [tuple(b) for b in row.boxes]   # same rule as the loader's boxes
         assert case_positive(boxes) == bool(m.any())
-        if boxes: np.testing.assert_allclose(np.diag(box_iou(boxes, boxes)), 1.0)
+        if boxes: np.testing.assert_allclose(np.diag(box_iou_matrix(boxes, boxes)), 1.0)
 
 
 class _TruthSegmenter(Segmenter):
