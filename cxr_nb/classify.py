@@ -467,6 +467,7 @@ def model_learner(
     return _finish_learner(Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), **kwargs))
 
 OWN_ARCHS = ("small_cnn", "densenet40", "densenet64", "densenet53")
+_OWN_ARCH_WARNED: set = set()
 "This package's architectures that `cxr_learner` builds by name (random initialisation only)."
 
 _GREY_STATS = ([0.449], [0.226])  # mean of ImageNet's RGB statistics
@@ -490,7 +491,8 @@ def cxr_learner(
     if isinstance(arch, str) and arch in OWN_ARCHS:  # the package's own models: no ImageNet weights exist
         if pretrained is not False and pretrained != "auto":
             raise ValueError(f"cxr_learner: {arch!r} has no pretrained weights; use pretrained=False or 'auto'")
-        if pretrained == "auto":
+        if pretrained == "auto" and arch not in _OWN_ARCH_WARNED:  # said once per session, not once per fold
+            _OWN_ARCH_WARNED.add(arch)
             warnings.warn(f"pretrained='auto': {arch} has no ImageNet weights, random initialisation", stacklevel=2)
         model = globals()[arch](n_in=n_in, n_out=n_out, **(model_kwargs or {}))  # defined further down
         model.pretrained = False

@@ -35,7 +35,8 @@ from .io import read_cxr, CXRReadError, PILCXR
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
            'unpad_mask', 'brightness_factors', 'brightness_levels', 'RandomBrightnessLevel', 'prepare_cxr',
-           'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter', 'expand_brightness_levels']
+           'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter', 'use_cached',
+           'expand_brightness_levels']
 
 # %% ../nbs/01_preprocess.ipynb #c0a3f013
 def window(img: np.ndarray, # image, float in [0, 1]
@@ -402,6 +403,17 @@ class PILCachedCXR3(PILCachedCXR):
 def cached_getter(col: str="cache_path"): # column of the frame holding the cached arrays
     "A `get_x` for `DataBlock` reading the cached-array column of a `cache_images` frame."
     return lambda row: row[col]
+
+# %% ../nbs/01_preprocess.ipynb #755bf7a4
+def use_cached(frame: pd.DataFrame, # a `cache_images` (or `cache_lung_regions`) frame
+               col: str = "cache_path", # the column holding the cached arrays
+              ) -> pd.DataFrame:
+    "The frame with `path` pointing at the cached arrays (the original path kept in `source_path`), index reset."
+    if not isinstance(frame, pd.DataFrame) or col not in frame or "path" not in frame:
+        raise ValueError(f"use_cached needs a frame with 'path' and {col!r} columns (from cache_images)")
+    missing = int(frame[col].isna().sum())
+    if missing: raise ValueError(f"use_cached: {missing} rows have no cached array in {col!r} (bad files kept by on_bad='keep'?)")
+    return frame.assign(source_path=frame["path"], path=frame[col]).reset_index(drop=True)
 
 # %% ../nbs/01_preprocess.ipynb #0e7271ef
 def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)
