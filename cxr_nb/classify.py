@@ -16,7 +16,8 @@ __all__ = ['OWN_ARCHS', 'binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 
            'positive_weights', 'multilabel_bce', 'batch_control_batches', 'BatchControlSampler', 'BatchControlDL',
            'batch_control_dls', 'OperatingPoint', 'threshold_for_target', 'cxr_vision_model', 'DenseNetBC',
            'densenet40', 'densenet64', 'densenet53', 'MultiScaleSpatialAttention', 'CXRIRNet', 'model_learner',
-           'cxr_learner', 'small_cnn', 'ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials']
+           'cxr_learner', 'small_cnn', 'HighPass', 'small_cnn_hp', 'ExperimentResult', 'EpochPredictions', 'run_folds',
+           'run_trials']
 
 # %% ../nbs/05_classify.ipynb #17bc0bf4
 import math
@@ -466,7 +467,7 @@ def model_learner(
     "fastai `Learner` for any model, on CUDA with mixed precision when present, else CPU."
     return _finish_learner(Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), **kwargs))
 
-OWN_ARCHS = ("small_cnn", "densenet40", "densenet64", "densenet53")
+OWN_ARCHS = ("small_cnn", "small_cnn_hp", "densenet40", "densenet64", "densenet53")
 _OWN_ARCH_WARNED: set = set()
 "This package's architectures that `cxr_learner` builds by name (random initialisation only)."
 
@@ -519,6 +520,25 @@ def small_cnn(
         layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
+
+# %% ../nbs/05_classify.ipynb #5c81575e
+class HighPass(nn.Module):
+    "Fixed (untrained) stem: each input channel and that channel minus its `k` x `k` local mean, side by side."
+    def __init__(self, k: int = 5):  # odd window of the local mean, in pixels
+        super().__init__()
+        self.k = k
+    def forward(self, x):
+        return torch.cat([x, x - F.avg_pool2d(x, self.k, 1, self.k // 2, count_include_pad=False)], 1)
+
+def small_cnn_hp(
+    n_in: int = 1,  # input channels
+    n_out: int = 2,  # classes
+    widths: Sequence[int] = (16, 32, 64, 128),  # channels of the stride-2 stages
+    k: int = 5,  # window of the high-pass stem's local mean
+) -> nn.Sequential:
+    "`small_cnn` behind a fixed high-pass stem (`HighPass`): small bright spots stand out from ribs and exposure."
+    return nn.Sequential(HighPass(k), *small_cnn(2 * n_in, n_out, widths))
+
 
 # %% ../nbs/05_classify.ipynb #b349f3c3
 from fastai.callback.core import Callback

@@ -23,8 +23,8 @@ def test_yang2021_smoke_run(tmp_path):
             "env.json"} <= names
     m = json.loads((run / "metrics.json").read_text())
     assert m["params"]["seg_data"] == ("jsrt" if "-p" in args else "phantom")
-    assert m["data"]["seg_data"] == m["params"]["seg_data"]
-    assert m["data"]["fingerprint"]["files"] > 0
+    assert m["data"]["segmentation"]["name"] == m["params"]["seg_data"]
+    assert m["data"]["target"]["fingerprint"]["files"] > 0
     rows = {r["metric"]: r for r in m["table"]}
     assert len(rows) == 4
     published = sorted(r["published"] for r in rows.values())
@@ -32,13 +32,20 @@ def test_yang2021_smoke_run(tmp_path):
     for r in rows.values():  # phantom target data has ILO 0-3, so every row is measured
         assert r["ours"] is not None and math.isfinite(r["ours"]) and 0.0 <= r["ours"] <= 1.0, r
         assert r["95% CI"].startswith("[")
+    auc = rows["binary AUC, held-out"]
+    assert auc["ours"] > 0.75 and float(auc["95% CI"].strip("[]").split(",")[0]) > 0.5  # the method learns
     ex = m["extra"]
-    assert 0.5 < ex["seg"]["dice_heldout"] <= 1.0  # the U-Net found lungs on its held-out images
-    assert ex["seg"]["dice_target"] is not None and 0.3 < ex["seg"]["dice_target"] <= 1.0
+    assert 0.5 < ex["seg"]["dice_heldout"]["lungs"] <= 1.0  # the U-Net found lungs on its held-out images
+    assert ex["seg_dice_target"] is not None and 0.3 < ex["seg_dice_target"] <= 1.0
     assert ex["n_images"] == m["params"]["n_images"]
-    assert len(ex["binary_per_fold"]) == m["params"]["folds"]
-    assert len(ex["ablation"]) == 3
+    assert len(m["tables"]["binary_per_fold"]) == m["params"]["folds"]
+    assert len(m["tables"]["ablation"]) == 3
+    # every setting says where it comes from; the smoke values differ from the paper's and say so
+    assert m["settings"]["focal_alpha"]["source"].startswith("ours")
+    assert m["settings"]["epochs"]["source"].startswith("ours") and "50" in m["settings"]["epochs"]["source"]
+    assert "optimiser" in m["our_assumptions"]
     env = json.loads((run / "env.json").read_text())
     assert env["status"] == "ok" and env["seed"] == m["params"]["seed"]
     html = (run / "yang2021_pneumoconiosis.html").read_text()
     assert html.count("data:image/png;base64") >= 10  # every figure rendered inline
+    assert "Traceback" not in html
