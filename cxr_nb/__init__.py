@@ -3,7 +3,7 @@
 Modules:
 
 - `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
-- `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, learner builders, and the cross-validation and repeated-trial runners.
+- `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 - `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
 - `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
@@ -11,6 +11,7 @@ Modules:
 - `cxr_nb.io`: One function, `read_cxr`, turns any chest radiograph a hospital or a public data set hands you (DICOM, compressed DICOM, 8- or 16-bit PNG, JPEG, TIFF) into the same thing: a float32 array in [0, 1] where bone is bright and air is dark, plus a small metadata dictionary.
 - `cxr_nb.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache.
 - `cxr_nb.metrics`: Every number the four papers report, with a 95% confidence interval, and a table that puts the published value beside ours.
+- `cxr_nb.parameters`: A notebook's parameters cell read without running it: each setting's name, default, accepted types or values and help, checked before a run and resolved with presets.
 - `cxr_nb.phantom`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
 - `cxr_nb.phantom_layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
 - `cxr_nb.plots`: The figures of the four papers: confusion matrices, ROC curves with their AUC and CI, training curves, first-layer feature maps, and heat maps, masks and boxes drawn over a radiograph.

@@ -1,11 +1,11 @@
-"""Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, learner builders, and the cross-validation and repeated-trial runners.
+"""Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 
 Imbalance: `binary_focal_loss` / `FocalLoss` / `AlphaFocalLossFlat` (Yang et al.), `class_weights` and
 `weighted_ce_loss` (Hao et al.), `multilabel_bce` (Fang et al.), the batch-control sampler and
 `batch_control_dls` (Chang & Huang). Architectures: any torchvision model through `cxr_vision_model`
 (ImageNet weights from `cxr_nb.pretrained`), the DenseNet-BC variants `densenet40/64/53`, `CXRIRNet`,
 `small_cnn`; learners through `cxr_learner` and `model_learner`, operating points through
-`threshold_for_target`; experiments through `run_folds` and `run_trials`.
+`threshold_for_target`.
 
 Docs: https://cxr-nb.github.io/cxr_nb/classify.html.md"""
 
@@ -16,13 +16,11 @@ __all__ = ['OWN_ARCHS', 'binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 
            'positive_weights', 'multilabel_bce', 'batch_control_batches', 'BatchControlSampler', 'BatchControlDL',
            'batch_control_dls', 'OperatingPoint', 'threshold_for_target', 'cxr_vision_model', 'DenseNetBC',
            'densenet40', 'densenet64', 'densenet53', 'MultiScaleSpatialAttention', 'CXRIRNet', 'model_learner',
-           'cxr_learner', 'small_cnn', 'HighPass', 'small_cnn_hp', 'ExperimentResult', 'EpochPredictions', 'run_folds',
-           'run_trials']
+           'cxr_learner', 'small_cnn', 'HighPass', 'small_cnn_hp']
 
 # %% ../nbs/05_classify.ipynb #17bc0bf4
 import math
 import os
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +42,6 @@ from fastai.vision.augment import Normalize
 from fastai.vision.learner import _default_meta, add_head, create_body, model_meta
 from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
-from fastprogress.fastprogress import progress_bar
 
 from .pretrained import pretrained_state_dict
 
@@ -521,7 +518,7 @@ def small_cnn(
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out))
 
-# %% ../nbs/05_classify.ipynb #5c81575e
+# %% ../nbs/05_classify.ipynb #731de06f
 class HighPass(nn.Module):
     "Fixed (untrained) stem: each input channel and that channel minus its `k` x `k` local mean, side by side."
     def __init__(self, k: int = 5):  # odd window of the local mean, in pixels
@@ -539,139 +536,3 @@ def small_cnn_hp(
     "`small_cnn` behind a fixed high-pass stem (`HighPass`): small bright spots stand out from ribs and exposure."
     return nn.Sequential(HighPass(k), *small_cnn(2 * n_in, n_out, widths))
 
-
-# %% ../nbs/05_classify.ipynb #b349f3c3
-from fastai.callback.core import Callback
-
-@dataclass
-class ExperimentResult:
-    "Tidy outcome of `run_folds` / `run_trials`: held-out predictions, per-epoch history and predictions, failures."
-    predictions: pd.DataFrame  # one row per held-out image and run: fold/trial, seed, row, kept columns, target(s), prob_<class>..., pred
-    history: pd.DataFrame  # one row per run and epoch: run, seed, epoch, train_loss, valid_loss, metrics
-    failures: pd.DataFrame = field(default_factory=pd.DataFrame)  # run, seed, error, traceback
-    vocab: list = field(default_factory=list)  # class names of the prob_ columns
-    epoch_probs: dict = field(default_factory=dict)  # run -> (epochs, held-out images, classes) probabilities after each epoch
-    learner: Learner | None = None  # the learner of the last run that finished (e.g. for Grad-CAM)
-
-class EpochPredictions(Callback):
-    "Keep the validation probabilities after every epoch of a fit: `self.epochs`, one (n, classes) array each."
-    def before_fit(self): self.epochs = []
-    def before_validate(self): self._probs = []
-    def after_batch(self):
-        if self.training: return
-        act = getattr(self.learn.loss_func, "activation", None)
-        pred = self.learn.pred if act is None else act(self.learn.pred)
-        self._probs.append(pred.detach().float().cpu())
-    def after_validate(self):
-        if self._probs: self.epochs.append(torch.cat(self._probs).numpy())
-
-def _default_predict(learn: Learner, valid_df: pd.DataFrame):
-    dl = learn.dls.test_dl(valid_df, with_labels=True)
-    probs, targs = learn.get_preds(dl=dl)
-    return probs, targs
-
-def _history(learn: Learner) -> pd.DataFrame:
-    names = [n for n in learn.recorder.metric_names if n not in ("epoch", "time")]
-    rows = [dict(zip(names, [float(v) if v is not None else np.nan for v in vals])) for vals in learn.recorder.values]
-    h = pd.DataFrame(rows)
-    h.insert(0, "epoch", range(len(h)))
-    return h
-
-def _prediction_frame(probs, targs, vocab: list, va_df: pd.DataFrame, keep) -> pd.DataFrame:
-    "One row per held-out image: row, kept columns, target(s), prob_<class>, pred (single-label)."
-    probs, targs = np.asarray(probs, dtype=float), np.asarray(targs)
-    p = pd.DataFrame(probs, columns=[f"prob_{v}" for v in vocab])
-    multilabel = targs.ndim == 2 and targs.shape[1] > 1
-    if multilabel:
-        for j, v in enumerate(vocab): p.insert(j, f"target_{v}", targs[:, j].astype(int))
-    else:
-        p.insert(0, "target", targs.reshape(-1))
-        p["pred"] = probs.argmax(1)
-    for c in reversed([c for c in keep if c in va_df.columns]): p.insert(0, c, va_df[c].to_numpy())
-    p.insert(0, "row", va_df.index.to_numpy())
-    return p
-
-def _aligned_epochs(epochs: list, probs, name: str, run) -> np.ndarray | None:
-    "The per-epoch probabilities when they are the held-out images in the predictions' order, else None (warned)."
-    probs = np.asarray(probs, dtype=float)
-    if not epochs: return None
-    stack = np.stack(epochs)
-    if stack.shape[1:] != probs.shape or not np.allclose(stack[-1], probs, atol=1e-3):
-        warnings.warn(f"{name} {run}: the validation set seen during training is not the held-out frame in its order "
-                      "(another split or order); per-epoch predictions are not kept for this run")
-        return None
-    return stack
-
-def _run_many(runs: list, build, fit, predict, keep, name: str, on_error: str) -> ExperimentResult:
-    if on_error not in ("raise", "collect"):
-        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
-    preds, hists, fails, vocab, epoch_probs, last = [], [], [], [], {}, None
-    pb = progress_bar(runs)
-    for run, seed, tr_df, va_df in pb:
-        try:
-            set_seed(seed, reproducible=True)
-            learn = build(tr_df, va_df, seed)
-            cb = EpochPredictions()
-            learn.add_cb(cb)
-            try:
-                with learn.no_bar(), learn.no_logging():
-                    if fit is None: learn.fit(1)
-                    else: fit(learn)
-            finally:
-                learn.remove_cb(cb)
-            h = _history(learn)  # before predicting: get_preds resets the recorder
-            with learn.no_bar(): probs, targs = (predict or _default_predict)(learn, va_df)
-            vocab = list(getattr(learn.dls, "vocab", None) or range(np.shape(probs)[1]))
-            p = _prediction_frame(probs, targs, vocab, va_df, keep)
-            for frame in (p, h):
-                frame.insert(0, "seed", seed)
-                frame.insert(0, name, run)
-            preds.append(p)
-            hists.append(h)
-            epoch_probs[run] = _aligned_epochs(getattr(cb, "epochs", []), probs, name, run)
-            last = learn
-            pb.comment = f"{name} {run} done"
-        except Exception as e:
-            if on_error == "raise":
-                raise RuntimeError(f"{name} {run} (seed {seed}) failed: {type(e).__name__}: {e}") from e
-            warnings.warn(f"{name} {run} (seed {seed}) failed: {type(e).__name__}: {e}")
-            fails.append({name: run, "seed": seed, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
-    cat = lambda fs: pd.concat(fs, ignore_index=True) if fs else pd.DataFrame()
-    return ExperimentResult(cat(preds), cat(hists), pd.DataFrame(fails, columns=[name, "seed", "error", "traceback"]),
-                            vocab, epoch_probs, last)
-
-def run_folds(
-    df: pd.DataFrame,  # one row per image with a fold column (e.g. from `patient_kfold`)
-    build: Callable[[pd.DataFrame, pd.DataFrame, int], Learner],  # (train_df, valid_df, seed) -> Learner
-    fit: Callable[[Learner], None] | None = None,  # trains the learner (default: learn.fit(1))
-    fold_col: str = "fold",  # column of fold numbers
-    folds: Sequence[int] | None = None,  # folds to run (default: all)
-    seed: int = 0,  # seed of every fold
-    predict: Callable | None = None,  # (learn, valid_df) -> (probs, targets); default: test_dl of valid_df
-    keep: Sequence[str] = ("patient_id", "path"),  # columns copied into the predictions
-    on_error: str = "raise",  # "raise": a failing fold stops the run; "collect": report it in `failures` and go on
-) -> ExperimentResult:
-    "k-fold cross-validation: each fold is held out once; returns every held-out prediction and epoch."
-    if not isinstance(df, pd.DataFrame): raise TypeError(f"run_folds: df must be a DataFrame, got {type(df).__name__}")
-    if fold_col not in df.columns: raise ValueError(f"run_folds: no {fold_col!r} column in the DataFrame")
-    present = sorted(df[fold_col].unique())
-    folds = present if folds is None else list(folds)
-    absent = [f for f in folds if f not in present]
-    if absent: raise ValueError(f"run_folds: folds {absent} are not in column {fold_col!r} (present: {present})")
-    runs = [(f, seed, df[df[fold_col] != f], df[df[fold_col] == f]) for f in folds]
-    return _run_many(runs, build, fit, predict, keep, "fold", on_error)
-
-def run_trials(
-    train_df: pd.DataFrame,  # training images (the same in every trial)
-    valid_df: pd.DataFrame,  # held-out images predicted in every trial
-    build: Callable[[pd.DataFrame, pd.DataFrame, int], Learner],  # (train_df, valid_df, seed) -> Learner
-    seeds: Sequence[int] = tuple(range(8)),  # one trial per seed (Chang & Huang: 8)
-    fit: Callable[[Learner], None] | None = None,  # trains the learner (default: learn.fit(1))
-    predict: Callable | None = None,  # (learn, valid_df) -> (probs, targets)
-    keep: Sequence[str] = ("patient_id", "path"),  # columns copied into the predictions
-    on_error: str = "raise",  # "raise": a failing trial stops the run; "collect": report it in `failures` and go on
-) -> ExperimentResult:
-    "Repeated trials with different seeds on a fixed split; returns every trial's predictions and epochs."
-    if len(seeds) == 0: raise ValueError("run_trials: seeds is empty; give at least one seed")
-    runs = [(i, s, train_df, valid_df) for i, s in enumerate(seeds)]
-    return _run_many(runs, build, fit, predict, keep, "trial", on_error)

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr_nb.classify import batch_control_dls, model_learner, run_folds, small_cnn, weighted_ce_loss
+from cxr_nb.classify import batch_control_dls, model_learner, small_cnn, weighted_ce_loss
+from cxr_nb.runners import run_folds
 from cxr_nb.dataloaders import classification_dls
 from cxr_nb.datasets import load_kermany
 from cxr_nb.splits import patient_kfold, patient_split

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from fastai.metrics import accuracy as fastai_accuracy
 
-from cxr_nb.classify import cxr_learner, run_folds
+from cxr_nb.classify import cxr_learner
+from cxr_nb.runners import run_folds
 from cxr_nb.datasets import classification_dls, patient_kfold
 from cxr_nb.experiment import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
                                save_run_results, start_run)
