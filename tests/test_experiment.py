@@ -10,7 +10,8 @@ from fastai.metrics import accuracy as fastai_accuracy
 
 from cxr_nb.classify import cxr_learner
 from cxr_nb.runners import run_folds
-from cxr_nb.datasets import classification_dls, patient_kfold
+from cxr_nb.dataloaders import classification_dls
+from cxr_nb.splits import patient_kfold
 from cxr_nb.experiment import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
                                save_run_results, start_run)
 from cxr_nb.metrics import paper_vs_run
