@@ -111,28 +111,33 @@ class AlphaFocalLossFlat(BaseLoss):
 # %% ../nbs/05_classify.ipynb #c0a4bc51
 def class_weights(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image (or use `counts`)
-    n: float = 1.0,  # Hao et al.'s scale factor: extra multiplier of the minority class weight
+    n: float = 1.0,  # Hao et al.'s scale factor: the weight of class `minority` (1 and 5 in the paper)
     n_classes: int | None = None,  # number of classes (default: max label + 1)
-    minority: int | None = None,  # class that gets the factor n (default: the rarest)
+    minority: int | None = None,  # class that gets the factor n (default: the rarest; the positive class in Hao et al.)
     counts: Sequence[int] | None = None,  # class counts instead of labels
+    scheme: str = "eq7",  # "eq7": n for `minority`, 1 for the others (Hao et al. Eq. 7); "inverse_frequency": N/(C N_c), times n for `minority`
 ) -> torch.Tensor:
-    "Inverse-frequency class weights N/(C N_c), the minority class's weight multiplied by `n` (Hao et al. Eq. 7)."
+    "Class weights of the cross-entropy: Hao et al.'s Eq. 7 (n on the positive class, 1 on the others) or inverse frequency."
+    if scheme not in ("eq7", "inverse_frequency"):
+        raise ValueError(f"class_weights: scheme must be 'eq7' or 'inverse_frequency', got {scheme!r}")
+    if not n > 0: raise ValueError(f"class_weights: n must be > 0, got {n!r}")
     if counts is None:
         labels = np.asarray(labels).astype(int)
         counts = np.bincount(labels, minlength=n_classes or 0)
     counts = np.asarray(counts, dtype=float)
     if (counts == 0).any():
         raise ValueError(f"class_weights: class(es) {np.flatnonzero(counts == 0).tolist()} have no training image")
-    w = counts.sum() / (len(counts) * counts)
     m = int(np.argmin(counts)) if minority is None else minority
+    if not 0 <= m < len(counts): raise ValueError(f"class_weights: minority={m} is not a class 0..{len(counts) - 1}")
+    w = np.ones(len(counts)) if scheme == "eq7" else counts.sum() / (len(counts) * counts)
     w[m] *= n
     return torch.tensor(w, dtype=torch.float32)
 
 # %% ../nbs/05_classify.ipynb #7388c02e
 def weighted_ce_loss(
     labels: Sequence[int] | np.ndarray,  # integer class of every training image
-    n: float = 1.0,  # scale factor of the minority weight (Hao et al.: 1 and 5)
-    **kwargs,  # passed to `class_weights` (n_classes, minority, counts)
+    n: float = 1.0,  # weight of the positive (minority) class (Hao et al.: 1 and 5)
+    **kwargs,  # passed to `class_weights` (n_classes, minority, counts, scheme)
 ) -> CrossEntropyLossFlat:
     "fastai `CrossEntropyLossFlat` with Hao et al.'s class weights computed from the training labels."
     return CrossEntropyLossFlat(weight=class_weights(labels, n=n, **kwargs))
