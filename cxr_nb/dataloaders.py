@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 # %% ../nbs/03c_dataloaders.ipynb #ab4704c1
 from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock, TransformBlock
 from fastai.data.transforms import ColReader, ColSplitter, IntToFloatTensor
-from fastai.vision.augment import Resize, aug_transforms
+from fastai.vision.augment import FlipItem, Resize, aug_transforms
 from fastai.vision.core import AddMaskCodes, PILMask
 from fastai.vision.data import ImageBlock
 from fastcore.basics import noop
@@ -128,8 +128,10 @@ def _train_valid(df: pd.DataFrame, valid_fold, seed: int) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 def _tfms(size: int, flip: bool, aug: bool, resize_method: str, item_tfms, batch_tfms) -> dict:
-    "item_tfms / batch_tfms of every factory: resize, anatomy_aug, then the caller's extra transforms."
-    return dict(item_tfms=[Resize(size, method=resize_method, pad_mode="zeros"), *(item_tfms or [])],
+    "item_tfms / batch_tfms of every factory: resize, (flip,) anatomy_aug, then the caller's extra transforms."
+    # flip=True is honoured without the other augmentation too (Hao et al.: the flip was their only augmentation)
+    flip_alone = [FlipItem(p=0.5)] if flip and not aug else []
+    return dict(item_tfms=[Resize(size, method=resize_method, pad_mode="zeros"), *flip_alone, *(item_tfms or [])],
                 batch_tfms=[*(anatomy_aug(flip=flip) if aug else []), *(batch_tfms or [])])
 
 def _rows_with(df: pd.DataFrame, cols: list, what: str) -> pd.DataFrame:

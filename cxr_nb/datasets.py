@@ -587,7 +587,7 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
     params = dict(layout=layout, n=n, seed=seed, size=size, **writer_kwargs)
     root = Path(tempfile.mkdtemp(prefix=f"cxr_phantom_{layout}_")) if root is None else Path(root).expanduser().resolve()
     marker = root / "phantom.json"
-    if marker.exists() and json.loads(marker.read_text()) == params:
+    if marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(params)):  # tuples come back as lists
         pass  # the same phantoms are already there
     elif root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty and holds no phantoms with {params}: pick another folder")

@@ -68,6 +68,34 @@ PAPERS: dict[str, dict] = {
                          multiclass_focal="the binary gamma, no alpha (Eq. 1 is for two classes)",
                          lung_margin="2 % around the U-Net lungs (the paper gives none)"),
     ),
+    "hao2021": dict(
+        notebook="papers/hao2021_balanced_cnn.ipynb",
+        title="Hao et al. 2021: histogram equalisation, Eq. 7 class weights, ResNet-34 and DenseNet variants (pneumoconiosis)",
+        presets=dict(
+            smoke={},
+            paper=dict(img_size=672, epochs=40, bs=2, lr=5e-5, schedule="constant", resnet_arch="resnet34",
+                       dense_stem="paper", dense_variants="all", reweight_n="1,2,5,10", growth_rate=12),
+        ),
+        sources=dict(
+            n_images="706 radiographs, 142 pneumoconiosis and 564 normal (2.1)",
+            img_size="images resized to 672 x 672 (3.1)", epochs="40 epochs (3.1)", bs="batch size of 2 (3.1)",
+            lr="learning rate 0.00005 (3.1)", schedule="ours: the paper gives one learning rate and no schedule; constant is our reading",
+            resnet_arch="ResNet34, 7x7 stem, 16 residual blocks, one fully connected layer (2.2.1, Fig. 3)",
+            dense_stem="ours: Figs. 6 and 8 show one 3x3 convolution; stride 1 and no pooling are our reading",
+            dense_variants="DenseNet40/64/53, dropout 0.25, reduction 0.5 and 1, no bottleneck (Tables 3-6)",
+            reweight_n="ours: the paper ran n = 1 and 5 (Table 2); 2 and 10 answer the question the paper raises",
+            equalize="global histogram equalisation (2.1, Fig. 1)", flip="random horizontal flip only (3.1)",
+            test_frac="a random 4:1 split into training and test images (2.1)", n_weight="n = 5 for every DenseNet run (3.2)",
+            growth_rate="ours: the paper gives no growth rate; 12 is DenseNet-BC's default", valid_frac="ours: the paper has no validation set",
+            pretrained="ours: the paper does not mention pretrained weights"),
+        assumptions=dict(optimiser="Adam (3.1), no weight decay (the paper names none)",
+                         split="by patient, stratified by class (the paper split images at random)",
+                         validation="a validation part of the training side takes every choice the paper made on its test set",
+                         basic_layer="two 3x3 convolutions, the first to 4k channels (Fig. 5a gives no width)",
+                         reduction="the fraction of channels a transition keeps (DenseNet-BC's compression)",
+                         eq7="weight n on the pneumoconiosis class, 1 on normal, in the cross-entropy (Eq. 7)",
+                         resnet_head="average pooling and one fully connected layer (2.2.1), not fastai's two-layer head"),
+    ),
 }
 "The paper notebooks: path under `nbs/`, title, presets (values that differ from the notebook's defaults) and the source of each `paper` value."
 

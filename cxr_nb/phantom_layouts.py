@@ -107,8 +107,10 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                 size:int=256, # image size in pixels
                                 weights:Sequence[float]=(0.4, 0.2, 0.2, 0.2), # share of patients in ILO categories 0-3
                                 repeat:float=0.3, # share of patients with 2-3 images
+                                fmt:str="png", # "png" (8-bit) or "dicom" (12-bit MONOCHROME2 with a window, as a hospital's PACS export)
                                )->Path:
     "Write `n` phantoms as ILO category folders 0..3 plus labels.csv (image, patient_id, ilo_category, ilo_profusion, ...) and lung masks."
+    if fmt not in ("png", "dicom"): raise ValueError(f"write_pneumoconiosis_layout: fmt must be 'png' or 'dicom', got {fmt!r}")
     root = Path(root)
     rng = np.random.default_rng([seed, 12])
     plan = _patient_plan(rng, n, repeat)
@@ -120,10 +122,11 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
             pseeds[pid] = int(rng.integers(1 << 31))
         c = cats[pid]
         name = f"PN{pid:05d}_{fu}"
-        rel = Path(str(c)) / f"{name}.png"
+        rel = Path(str(c)) / f"{name}.{'png' if fmt == 'png' else 'dcm'}"
         p = _phantom_row(man, rel.as_posix(), int(rng.integers(1 << 31)), size, patient_seed=pseeds[pid], ilo_category=c, view="PA")
         (root / str(c)).mkdir(parents=True, exist_ok=True)
-        _save_png(root / rel, p["image"])
+        if fmt == "png": _save_png(root / rel, p["image"])
+        else: _dicom(root / rel, p["image"], f"PN{pid:05d}", p["sex"], p["age"], p["view_position"], bits=12)
         for s in ("left_lung", "right_lung", "small_opacities"):
             (root / "masks" / s).mkdir(parents=True, exist_ok=True)
             _save_png(root / "masks" / s / f"{name}.png", p["masks"][s])
@@ -136,8 +139,8 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
     return root
 
 # %% ../nbs/02b_phantom_layouts.ipynb #632def9a
-def _dicom(path, img, patient_id, sex, age, view):
-    "Write an 8-bit MONOCHROME2 DICOM of a float [0,1] image with the tags RSNA files carry."
+def _dicom(path, img, patient_id, sex, age, view, bits=8):
+    "Write an 8-bit (or 12-bit, with a window) MONOCHROME2 DICOM of a float [0,1] image with the tags RSNA files carry."
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -152,8 +155,13 @@ def _dicom(path, img, patient_id, sex, age, view):
     ds.Rows, ds.Columns = img.shape
     ds.PixelSpacing = [round(0.143 * 2048 / img.shape[0], 4)] * 2
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8).tobytes()
+    if bits == 8:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.PixelData = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8).tobytes()
+    else:  # 12 bits stored in 16, the film's range 500-3500 of 0-4095, and the window that shows it
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = (500 + np.clip(img, 0, 1) * 3000 + 0.5).astype(np.uint16).tobytes()
+        ds.WindowCenter, ds.WindowWidth = 2000, 3000
     ds.save_as(str(path), enforce_file_format=True)
 
 

@@ -7,7 +7,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_confusion_matrix', 'plot_roc', 'plot_history', 'plot_feature_maps', 'plot_overlay', 'plot_focal_loss',
-           'plot_image_grid', 'plot_segmenter_examples']
+           'plot_image_grid', 'plot_segmenter_examples', 'plot_equalization', 'plot_precision_recall']
 
 # %% ../nbs/08_plots.ipynb #21ef578f
 from typing import Mapping, Sequence
@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from .metrics import auc_from_operating_points, bootstrap_ci, confusion_matrix, roc_auc, roc_curve
+from .metrics import (auc_from_operating_points, bootstrap_ci, confusion_matrix, precision_recall_curve, roc_auc,
+                            roc_curve)
 
 # %% ../nbs/08_plots.ipynb #664de8cb
 def _new_axes(ax, ncols: int = 1, figsize=None):
@@ -343,4 +344,59 @@ def plot_segmenter_examples(seg, # a `cxr_nb.segment.Segmenter`
         plot_overlay(read_cxr(r.path)[0], pred_masks=None if m is None else {structure: m[structure]}, masks=true,
                      ax=ax, title=None if titles is None else str(titles[i]))
     if suptitle: fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+# %% ../nbs/08_plots.ipynb #b72c4888
+def plot_equalization(before: np.ndarray, # the radiograph (H, W) in [0, 1]
+                      after: np.ndarray, # the same radiograph after equalisation, in [0, 1]
+                      bins: int = 256, # histogram bins
+                      titles: Sequence[str] = ("original", "after histogram equalisation"),
+                      suptitle: str | None = None,
+                     ) -> Figure:
+    "Four panels as Hao et al. Fig. 1: each image above its histogram, with the cumulative histogram."
+    imgs = []
+    for name, a in (("before", before), ("after", after)):
+        a = np.asarray(a, dtype=float)
+        if a.ndim != 2: raise ValueError(f"plot_equalization: {name} must be an (H, W) image, got shape {a.shape}")
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"plot_equalization: {name} must hold values in [0, 1] (got {np.nanmin(a):.3g}..{np.nanmax(a):.3g})")
+        imgs.append(a)
+    if not isinstance(bins, int) or bins < 2: raise ValueError(f"plot_equalization: bins must be an integer >= 2, got {bins!r}")
+    if len(titles) != 2: raise ValueError(f"plot_equalization: titles needs 2 entries, got {len(titles)}")
+    fig, axs = plt.subplots(2, 2, figsize=(8.5, 7.2), gridspec_kw=dict(height_ratios=[1.6, 1]))
+    plt.close(fig)
+    for j, (a, t, letter) in enumerate(zip(imgs, titles, "ac")):
+        axs[0, j].imshow(a, cmap="gray", vmin=0, vmax=1); axs[0, j].axis("off"); axs[0, j].set_title(f"({letter}) {t}", fontsize=9)
+        h = axs[1, j]
+        h.hist(a.ravel(), bins=bins, range=(0, 1), color="0.35")
+        h.set_xlabel("grey level"); h.set_ylabel("pixels"); h.set_title(f"({chr(ord(letter) + 1)}) histogram", fontsize=9)
+        cum = h.twinx()
+        counts, edges = np.histogram(a.ravel(), bins=bins, range=(0, 1))
+        cum.plot(edges[1:], np.cumsum(counts) / counts.sum(), color="tab:red", lw=1.2)
+        cum.set_ylim(0, 1.02); cum.set_ylabel("cumulative share", color="tab:red", fontsize=8)
+    if suptitle: fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_plots.ipynb #4363708d
+def plot_precision_recall(curves: Mapping, # name -> (y_true, y_score): a curve over all thresholds
+                          points: Mapping | None = None, # name -> (recall, precision) or a list of them: operating points
+                          ax=None, title: str | None = None,
+                         ) -> Figure:
+    "Precision-recall curves with operating points (e.g. re-weighted models vs the thresholds of one model)."
+    if not isinstance(curves, Mapping): raise TypeError("plot_precision_recall: curves must map a name to (y_true, y_score)")
+    fig, (ax,) = _new_axes(ax, figsize=(5.4, 4.6))
+    for name, (y, s) in curves.items():
+        pr, rc, _ = precision_recall_curve(y, s)
+        ax.step(np.r_[0, rc], np.r_[pr[0], pr], where="post", label=name)
+        base = float(np.mean(np.asarray(y) == 1))
+    for i, (name, pts) in enumerate((points or {}).items()):
+        pts = np.atleast_2d(np.asarray(pts, dtype=float))
+        if pts.shape[1] != 2 or ((pts < 0) | (pts > 1)).any():
+            raise ValueError(f"plot_precision_recall: points[{name!r}] must be (recall, precision) pairs in [0, 1], got {pts.tolist()}")
+        ax.plot(pts[:, 0], pts[:, 1], marker="os^Dvp*"[i % 7], ls="none", ms=8, label=name)
+    if curves: ax.axhline(base, color="0.6", lw=0.8, ls=":", label=f"prevalence {base:.2f}")
+    ax.set_xlim(0, 1.02); ax.set_ylim(0, 1.02); ax.set_xlabel("recall (sensitivity)"); ax.set_ylabel("precision")
+    ax.legend(fontsize=8, loc="lower left")
+    if title: ax.set_title(title, fontsize=10)
     return fig

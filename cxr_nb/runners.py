@@ -23,7 +23,7 @@ from fastai.torch_core import set_seed
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials']
+__all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'predict_rows']
 
 # %% ../nbs/05b_runners.ipynb #b349f3c3
 @dataclass
@@ -158,3 +158,15 @@ def run_trials(
     if len(seeds) == 0: raise ValueError("run_trials: seeds is empty; give at least one seed")
     runs = [(i, s, train_df, valid_df) for i, s in enumerate(seeds)]
     return _run_many(runs, build, fit, predict, keep, "trial", on_error)
+
+# %% ../nbs/05b_runners.ipynb #8df47030
+def predict_rows(learn: Learner, # a trained learner
+                 df: pd.DataFrame, # rows with the columns the learner's DataLoaders read (and their labels)
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "Probabilities (N, classes) and targets of `learn` on the rows of `df`, in `df`'s order."
+    if not isinstance(learn, Learner): raise TypeError(f"predict_rows: learn must be a fastai Learner, got {type(learn).__name__}")
+    if not isinstance(df, pd.DataFrame) or len(df) == 0:
+        raise ValueError(f"predict_rows: df must be a non-empty DataFrame, got {type(df).__name__} of length {len(df) if hasattr(df, '__len__') else '?'}")
+    with learn.no_bar():
+        probs, targs = _default_predict(learn, df)
+    return np.asarray(probs, dtype=float), np.asarray(targs)

@@ -49,3 +49,39 @@ def test_yang2021_smoke_run(tmp_path):
     html = (run / "yang2021_pneumoconiosis.html").read_text()
     assert html.count("data:image/png;base64") >= 10  # every figure rendered inline
     assert "Traceback" not in html
+
+
+@pytest.mark.slow
+def test_hao2021_smoke_run(tmp_path):
+    assert main(["run", "hao2021", "--out", str(tmp_path)]) == 0
+    (run,) = list((tmp_path / "hao2021").iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert {"hao2021_balanced_cnn.ipynb", "hao2021_balanced_cnn.html", "metrics.json", "params.yaml", "env.json"} <= names
+    m = json.loads((run / "metrics.json").read_text())
+    rows = {r["metric"]: r for r in m["table"]}
+    assert len(rows) == 12  # ResNet n=1, n=5 and DenseNet53: accuracy, precision, recall, F1
+    assert rows["small_cnn_hp n=1: recall"]["published"] == pytest.approx(0.571)
+    assert rows["densenet53 n=5: accuracy"]["published"] == pytest.approx(0.886)
+    for r in rows.values():
+        assert r["ours"] is not None and math.isfinite(r["ours"]) and 0.0 <= r["ours"] <= 1.0, r
+    # the method learns: every model's test AUC is clearly above chance, its CI above 0.5
+    aucs = m["extra"]["test_auc"]
+    assert set(aucs) == {"small_cnn_hp n=1", "small_cnn_hp n=5", "densenet53", "densenet53_basic"}
+    for name, (auc, low, high) in aucs.items():
+        assert auc > 0.75 and low > 0.5, (name, auc, low)
+    # the test set keeps the paper's 1:4 ratio and is never used to choose: the choice is on validation
+    tc = m["extra"]["test_counts"]
+    assert 0.15 < tc["positive"] / (tc["positive"] + tc["negative"]) < 0.25
+    assert m["extra"]["best_on_validation"] in {"densenet53", "densenet53_basic"}
+    # the published numbers' intervals: 9 models, recall of 16/28 gives about [0.37, 0.76]
+    pub = {r["model"]: r for r in m["tables"]["published_intervals"]}
+    assert len(pub) == 9 and pub["ResNet34 n=1 (Table 2)"]["recall"] == "0.571 = 16/28 [0.372, 0.755]"
+    claims = {r["claim"]: r for r in m["tables"]["claims"]}
+    assert claims["bottleneck blocks: 5 % higher accuracy (Table 6)"]["beyond the noise"] is False
+    assert m["settings"]["lr"]["source"].startswith("ours") and "5e-05" in m["settings"]["lr"]["source"]
+    assert m["settings"]["flip"]["source"].startswith("as in the paper")
+    env = json.loads((run / "env.json").read_text())
+    assert env["status"] == "ok"
+    html = (run / "hao2021_balanced_cnn.html").read_text()
+    assert html.count("data:image/png;base64") >= 9  # Figs. 1, 7, 9, confusion matrices, PR: every figure inline
+    assert "Traceback" not in html and "UndefinedMetricWarning" not in html
