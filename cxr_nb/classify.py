@@ -499,11 +499,19 @@ _OWN_ARCH_WARNED: set = set()
 _GREY_STATS = ([0.449], [0.226])  # mean of ImageNet's RGB statistics
 _RGB_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
+def _dls_channels(dls) -> int | None:
+    "Channels of the DataLoaders' images, from the first training item (a PIL image's bands, a tensor's shape); None if unknown."
+    try: x = dls.train_ds[0][0]
+    except Exception: return None
+    if hasattr(x, "getbands"): return len(x.getbands())
+    shape = getattr(x, "shape", None)
+    return None if shape is None else int(shape[0]) if len(shape) == 3 else 1 if len(shape) == 2 else None
+
 @delegates(Learner.__init__)
 def cxr_learner(
     dls: DataLoaders,  # fastai DataLoaders
     arch: str | Callable = "resnet34",  # torchvision model name or builder, or a name in `OWN_ARCHS` ("small_cnn", "densenet40", ...)
-    n_in: int = 1,  # input channels of the images
+    n_in: int | None = None,  # input channels of the images (default: read from `dls`, 1 when it cannot tell)
     n_out: int | None = None,  # outputs (default: `dls.c`)
     pretrained: bool | str | Path = "auto",  # see `cxr_vision_model`
     normalize: bool = True,  # add ImageNet normalisation when pretrained weights were loaded
@@ -514,6 +522,11 @@ def cxr_learner(
     "fastai `Learner` of a torchvision architecture with `pretrained='auto'` and 1-channel input handled."
     n_out = n_out or getattr(dls, "c", None)
     if not n_out: raise ValueError("cxr_learner: pass `n_out`, the DataLoaders do not say how many classes")
+    found = _dls_channels(dls)  # classification_dls gives 3-channel images by default (img_cls=PILCXR3)
+    if n_in is None: n_in = found or 1
+    elif found is not None and n_in != found:
+        raise ValueError(f"cxr_learner: n_in={n_in} but the DataLoaders give {found}-channel images; "
+                         f"pass n_in={found} or leave n_in out")
     if isinstance(arch, str) and arch in OWN_ARCHS:  # the package's own models: no ImageNet weights exist
         if pretrained is not False and pretrained != "auto":
             raise ValueError(f"cxr_learner: {arch!r} has no pretrained weights; use pretrained=False or 'auto'")

@@ -25,6 +25,7 @@ from PIL import Image
 from .io import CXRReadError, PILCXR
 from .datasets import _probe_image, read_mask
 from .splits import check_no_leakage, patient_split
+from .checks import check_columns, check_int
 
 _log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ def _train_valid(df: pd.DataFrame, valid_fold, seed: int) -> pd.DataFrame:
         raise ValueError("the DataLoaders need both training and validation rows")
     return out.reset_index(drop=True)
 
+def _check_args(fn: str, df, size, bs, cols=()) -> None:
+    "The checks every factory runs first: a frame with `path` and `cols`, `size` and `bs` ints >= 1."
+    check_columns(df, ["path", *cols], "df", fn)
+    check_int(size, "size", 1, fn=fn); check_int(bs, "bs", 1, fn=fn)
+
 def _tfms(size: int, flip: bool, aug: bool, resize_method: str, item_tfms, batch_tfms) -> dict:
     "item_tfms / batch_tfms of every factory: resize, (flip,) anatomy_aug, then the caller's extra transforms."
     # flip=True is honoured without the other augmentation too (Hao et al.: the flip was their only augmentation)
@@ -158,6 +164,7 @@ def segmentation_dls(df: pd.DataFrame, # a loader's frame with mask_<structure> 
                      **kwargs, # passed to `DataBlock.dataloaders`
                     ):
     "fastai DataLoaders of (image, label map) for a U-Net; `dls.codes` lists background then the classes."
+    _check_args("segmentation_dls", df, size, bs)
     classes = resolve_structures(df, structures)
     sided = [c for c in classes if "left" in c or "right" in c]
     if flip and sided:
@@ -182,6 +189,7 @@ def classification_dls(df: pd.DataFrame, # a loader's frame
                        resize_method: str = "pad", item_tfms: list = None, batch_tfms: list = None, # as in `segmentation_dls`
                        **kwargs):
     "fastai DataLoaders of (image, category) from `label_col`."
+    _check_args("classification_dls", df, size, bs, [label_col])
     df = _rows_with(_train_valid(df, valid_fold, seed), [label_col], "a label")
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), CategoryBlock(vocab=vocab)),
                        get_x=ColReader("path"), get_y=ColReader(label_col), splitter=ColSplitter("is_valid"),
@@ -203,6 +211,7 @@ def multilabel_dls(df: pd.DataFrame, # a loader's frame with one 0/1 column per 
     labels = list(labels if labels is not None else df.attrs.get("labels", []))
     if not labels:
         raise ValueError("multilabel_dls needs `labels` (or a frame with df.attrs['labels'])")
+    _check_args("multilabel_dls", df, size, bs, labels)
     df = _train_valid(df, valid_fold, seed)
     dblock = DataBlock(blocks=(ImageBlock(cls=img_cls), MultiCategoryBlock(encoded=True, vocab=labels)),
                        get_x=ColReader("path"), get_y=_Columns(labels), splitter=ColSplitter("is_valid"),
@@ -218,6 +227,7 @@ def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a 
                    aug: bool = True, img_cls=PILCXR3, num_workers: int = None, seed: int = 42,
                    resize_method: str = "pad", item_tfms: list = None, batch_tfms: list = None, **kwargs):
     "fastai DataLoaders of (image, binary mask, target) for models that take a mask as a second input."
+    _check_args("image_mask_dls", df, size, bs, [label_col] if label_col is not None else [])
     parts = []
     for s in structures:  # groups such as 'lungs' expand unless the set has a mask_lungs column
         parts += [s] if f"mask_{s}" in df or s not in _GROUPS else list(_GROUPS[s])

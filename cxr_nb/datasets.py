@@ -30,6 +30,7 @@ from fastprogress.fastprogress import progress_bar
 from .io import CXRReadError, find_dataset, read_cxr
 from .boxes import mask_to_boxes
 from .vocab import JSRT_RAW_SIDE, JSRT_STRUCTURES, NIH_FINDINGS
+from .checks import check_choice, check_columns, check_int, check_number, read_table
 
 _log = logging.getLogger(__name__)  # routine counts at INFO; anything dropped is also a warning
 
@@ -70,52 +71,61 @@ def _decode_ok(path: Path) -> str:
     except Exception as e:
         return f"cannot decode ({type(e).__name__}: {e})"
 
+def _file_problem(p, check: str) -> tuple:
+    "(height, width, reason) of one file at the `check` level ('exists', 'header', 'decode'); reason None when fine."
+    if check == "exists":
+        return None, None, (None if Path(p).exists() else "missing")
+    h, w, reason = _probe_image(p)
+    if reason is None and check == "decode":
+        reason = _decode_ok(p)
+    return h, w, reason
+
 def check_images(df: pd.DataFrame, # a loader's frame (needs `path`; `mask_*` columns are checked too)
                  check: str = "header", # 'exists' (fast), 'header' (open headers) or 'decode' (read every pixel)
-                 on_bad: str = "drop", # 'drop' the rows, 'keep' them, or 'raise' a FileNotFoundError
+                 on_bad: str = "drop", # 'drop' bad images' rows (a bad mask becomes None), 'keep' them, or 'raise' a FileNotFoundError
                  name: str = "dataset", # name used in the warning
                 ) -> pd.DataFrame:
-    "Probe every image (and mask) path; add `height`/`width`, report bad files, drop or keep them."
-    if check not in ("exists", "header", "decode"):
-        raise ValueError(f"check must be 'exists', 'header' or 'decode', got {check!r}")
-    if on_bad not in ("drop", "keep", "raise"):
-        raise ValueError(f"on_bad must be 'drop', 'keep' or 'raise', got {on_bad!r}")
+    "Probe every image and mask path at the same level; add `height`/`width`, report bad files, drop or keep them."
+    check_columns(df, ["path"], "df", "check_images")
+    check_choice(check, "check", ("exists", "header", "decode"), "check_images")
+    check_choice(on_bad, "on_bad", ("drop", "keep", "raise"), "check_images")
     df = df.copy()
     bad, heights, widths = [], [], []
     paths = df["path"].tolist()
     for p in (progress_bar(paths, leave=False) if len(paths) >= 2000 else paths):  # a bar for big sets only
-        if check == "exists":
-            h, w, reason = None, None, (None if Path(p).exists() else "missing")
-        else:
-            h, w, reason = _probe_image(p)
-            if reason is None and check == "decode":
-                reason = _decode_ok(p)
+        h, w, reason = _file_problem(p, check)
         heights.append(h); widths.append(w)
         if reason: bad.append({"path": str(p), "reason": reason})
     if check != "exists":
         df["height"], df["width"] = pd.array(heights, dtype="Int64"), pd.array(widths, dtype="Int64")
     bad_rows = {b["path"] for b in bad}
     mask_cols = [c for c in df.columns if c.startswith("mask_")]
-    missing_masks = []
+    bad_masks = []  # masks are probed like the images: a corrupt mask is as bad as a corrupt image
     for c in mask_cols:
         for p in df[c]:
-            if isinstance(p, str) and not Path(p).exists():
-                missing_masks.append({"path": p, "reason": f"missing mask ({c})"})
-    df.attrs["bad"] = bad + missing_masks
-    if bad or missing_masks:
+            if isinstance(p, str):
+                reason = _file_problem(p, check)[2]
+                if reason: bad_masks.append({"path": p, "reason": f"missing mask ({c})" if reason == "missing"
+                                             else f"unreadable mask ({c}): {reason}"})
+    df.attrs["bad"] = bad + bad_masks
+    if bad or bad_masks:
         n_missing = sum(b["reason"] == "missing" for b in bad)
         counts = f"{n_missing} missing, {len(bad) - n_missing} unreadable image(s)"
-        if missing_masks: counts += f", {len(missing_masks)} missing mask file(s)"
-        first = "; ".join(f"{b['path']} ({b['reason']})" for b in (bad + missing_masks)[:3])
+        if bad_masks:
+            n_mm = sum(b["reason"].startswith("missing mask") for b in bad_masks)
+            counts += f", {n_mm} missing and {len(bad_masks) - n_mm} unreadable mask file(s)"
+        first = "; ".join(f"{b['path']} ({b['reason']})" for b in (bad + bad_masks)[:3])
         if on_bad == "raise":
             raise FileNotFoundError(f"{name}: {counts} of {len(df)} rows, e.g. {first}")
-        action = "dropped" if on_bad == "drop" else "kept (on_bad='keep')"
+        action = ("dropped: bad images' rows removed, bad masks set to None" if on_bad == "drop"
+                  else "kept (on_bad='keep')")
         warnings.warn(f"{name}: {counts} of {len(df)} rows {action}, e.g. {first}. "
                       f"Full list in df.attrs['bad'].", stacklevel=2)
         if on_bad == "drop":
             df = df[~df["path"].astype(str).isin(bad_rows)].reset_index(drop=True)
-            for c in mask_cols:  # a missing mask becomes None: the image stays, the structure is unknown
-                df[c] = [p if isinstance(p, str) and Path(p).exists() else None for p in df[c]]
+            bad_mask_paths = {b["path"] for b in bad_masks}
+            for c in mask_cols:  # a bad mask becomes None: the image stays, the structure is unknown
+                df[c] = [None if p in bad_mask_paths else p for p in df[c]]
     return df
 
 # %% ../nbs/03_datasets.ipynb #d73c30db
@@ -124,6 +134,8 @@ def _require_dir(root, what: str, expected: str) -> Path:
     if root is None:
         raise FileNotFoundError(f"{what}: no folder given; expected {expected}")
     root = Path(root).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"{what}: {root} is a file, not a folder; expected {expected}")
     if not root.is_dir():
         raise FileNotFoundError(f"{what}: folder {root} does not exist; expected {expected}")
     return root
@@ -169,13 +181,21 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
     csvs = sorted(root.glob("Data_Entry_2017*.csv"))
     if not csvs:
         raise FileNotFoundError(f"NIH ChestX-ray14: no Data_Entry_2017*.csv in {root}")
+    if isinstance(labels, str): labels = [labels]
     labels = list(NIH_FINDINGS if labels is None else labels)
-    raw = pd.read_csv(csvs[-1])
+    unknown_labels = [l for l in labels if l not in NIH_FINDINGS]
+    if unknown_labels:  # a misspelt finding would silently give a column of zeros
+        raise ValueError(f"load_nih: labels {unknown_labels} are not NIH findings; choose from {list(NIH_FINDINGS)}")
+    if box_frame != "original": check_number(box_frame, "box_frame", 0, fn="load_nih", low_open=True)
+    raw = read_table(csvs[-1], what="NIH ChestX-ray14", min_columns=9)
     # columns by position: the header's 'OriginalImage[Width,Height]' splits into two names
-    entry = pd.DataFrame({"image": raw.iloc[:, 0].astype(str), "findings": raw.iloc[:, 1].astype(str),
-                          "follow_up": raw.iloc[:, 2], "patient_id": raw.iloc[:, 3].astype(str),
-                          "age": raw.iloc[:, 4], "sex": raw.iloc[:, 5], "view_position": raw.iloc[:, 6],
-                          "original_width": raw.iloc[:, 7].astype(float), "original_height": raw.iloc[:, 8].astype(float)})
+    try:
+        entry = pd.DataFrame({"image": raw.iloc[:, 0].astype(str), "findings": raw.iloc[:, 1].astype(str),
+                              "follow_up": raw.iloc[:, 2], "patient_id": raw.iloc[:, 3].astype(str),
+                              "age": raw.iloc[:, 4], "sex": raw.iloc[:, 5], "view_position": raw.iloc[:, 6],
+                              "original_width": raw.iloc[:, 7].astype(float), "original_height": raw.iloc[:, 8].astype(float)})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"NIH ChestX-ray14: {csvs[-1]}: columns 8-9 must be OriginalImage width and height ({e})") from None
     log = [f"{len(entry)} rows in {csvs[-1].name}"]
     index = _nih_image_index(root)
     entry["path"] = [index.get(n, str(root / "images" / n)) for n in entry.image]
@@ -193,7 +213,7 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
     df["box_labels"] = [[] for _ in range(len(df))]
     bbox_csv = root / "BBox_List_2017.csv"
     if bbox_csv.exists():
-        bb = pd.read_csv(bbox_csv)
+        bb = read_table(bbox_csv, what="NIH ChestX-ray14 boxes", min_columns=6)
         row_of = {n: i for i, n in enumerate(df.image)}
         n_used = 0
         for name, lab, x, y, w, h in bb.iloc[:, :6].itertuples(index=False):
@@ -234,7 +254,7 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
         raise FileNotFoundError(f"RSNA pneumonia: no stage_2_train_labels.csv in {root}")
     img_dir = next((d for d in [root / "stage_2_train_images", *sorted(root.glob("*train_images*"))] if d.is_dir()),
                    root / "stage_2_train_images")
-    lab = pd.read_csv(lab_csv)
+    lab = read_table(lab_csv, ["patientId", "x", "y", "width", "height", "Target"], "RSNA pneumonia")
     rows = []
     for pid, g in lab.groupby("patientId", sort=False):
         boxes = [(float(r.x), float(r.y), float(r.x + r.width), float(r.y + r.height))
@@ -245,7 +265,7 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
     log = [f"{len(lab)} box rows in {lab_csv.name} -> {len(df)} patients"]
     cls_csv = root / "stage_2_detailed_class_info.csv"
     if cls_csv.exists():
-        cls = pd.read_csv(cls_csv).drop_duplicates("patientId").set_index("patientId")["class"]
+        cls = read_table(cls_csv, ["patientId", "class"], "RSNA pneumonia").drop_duplicates("patientId").set_index("patientId")["class"]
         df["class"] = [cls.get(p) for p in df.patient_id]
     return _finish(df, "rsna", check, on_bad, log)
 
@@ -291,8 +311,8 @@ def load_jsrt(root, # folder: images/ + masks/<structure>/ (PNG), or the SCR rel
     nodule = {}
     csv = root / "jsrt.csv"
     if csv.exists():
-        t = pd.read_csv(csv)
-        nodule = {str(n).upper(): int(v) for n, v in zip(t.iloc[:, 0], t["nodule"])} if "nodule" in t else {}
+        t = read_table(csv, ["nodule"], "JSRT/SCR", min_columns=2)  # first column: the image name
+        nodule = {str(n).upper(): int(v) for n, v in zip(t.iloc[:, 0], t["nodule"]) if not pd.isna(v)}
     rows = []
     for name in sorted(images):
         p = images[name]
@@ -407,7 +427,7 @@ def load_covid_opacity(root, # folder with images/, masks/{lungs,heart,opacity}/
         raise FileNotFoundError(f"COVID opacity: no images/ folder in {root}")
     structures = [s for s in ("lungs", "heart", "opacity") if (root / "masks" / s).is_dir()]
     csv = root / "covid_opacity.csv"
-    table = pd.read_csv(csv).set_index("image") if csv.exists() else None
+    table = read_table(csv, ["image"], "COVID opacity").set_index("image") if csv.exists() else None
     rows = []
     for p in sorted((root / "images").iterdir()):
         if not p.is_file() or p.suffix.lower() not in _IMAGE_SUFFIXES: continue
@@ -415,7 +435,7 @@ def load_covid_opacity(root, # folder with images/, masks/{lungs,heart,opacity}/
         for s in structures:
             m = next((q for q in (root / "masks" / s).glob(f"{p.stem}.*")), None)
             row[f"mask_{s}"] = str(m.resolve()) if m else None
-        if table is not None and p.stem in table.index:
+        if table is not None and p.stem in table.index and "source_filename" in table:
             row["source_filename"] = table.loc[p.stem, "source_filename"]
         rows.append(row)
     df = _finish(pd.DataFrame(rows), "covid_opacity", check, on_bad, [f"{len(rows)} images"], structures=structures)
@@ -454,24 +474,46 @@ def _pick(columns, candidates):
     low = {c.lower().replace(" ", "_"): c for c in columns}
     return next((low[c] for c in candidates if c in low), None)
 
+def _csv_columns(path: Path):
+    "The header of a CSV, or None when it cannot be read (detection only; the loader reports it)."
+    try: return pd.read_csv(path, nrows=0).columns
+    except Exception: return None
+
 def _is_label_csv(path: Path) -> bool:
     "A CSV with an image column and a category column (a phantom writer's manifest is not one)."
     if path.name == "phantom_manifest.csv": return False
-    cols = pd.read_csv(path, nrows=0).columns
-    return _pick(cols, _PATH_COLS) is not None and _pick(cols, _CAT_COLS) is not None
+    cols = _csv_columns(path)
+    return cols is not None and _pick(cols, _PATH_COLS) is not None and _pick(cols, _CAT_COLS) is not None
+
+def _label_csvs(root: Path) -> list:
+    "The label CSVs of `root`; when none has a category column, one that names images is an error, not ignored."
+    good, half = [], []
+    for c in sorted(root.glob("*.csv")):
+        if c.name == "phantom_manifest.csv": continue
+        cols = read_table(c, what="pneumoconiosis", nrows=0).columns
+        if _pick(cols, _PATH_COLS) is None: continue  # not about images (e.g. a table of patients)
+        (good if _pick(cols, _CAT_COLS) is not None else half).append((c, list(cols)))
+    if not good and half:  # else every label would silently become the class folder's name
+        c, cols = half[0]
+        raise ValueError(f"pneumoconiosis: {c} has an image column but no category column (one of {_CAT_COLS}); "
+                         f"its columns: {cols}. Add the category column, or pass csv=False to take the labels "
+                         "from the class folders and ignore the CSV")
+    return [c for c, _ in good]
 
 def load_pneumoconiosis(root, # folder with a CSV (path, ILO category, patient id) or one sub-folder per class
-                        csv: str = None, # the CSV's name in `root` (default: the only *.csv there, if any)
+                        csv: str | bool = None, # the CSV's name in `root` (default: the only label *.csv there, if any); False: class folders only
                         check: str = "header", on_bad: str = "drop") -> pd.DataFrame:
     "Pneumoconiosis: `label` = ILO major category 0-3 (or the class name), `pneumoconiosis` 0/1, patient ids from the CSV."
     root = _require_dir(root, "pneumoconiosis", "a CSV with image path, ILO category and patient id, "
                         "or one sub-folder of images per class (0/, 1/, 2/, 3/)")
-    csvs = [root / csv] if csv else [c for c in sorted(root.glob("*.csv")) if _is_label_csv(c)]
+    if csv is not None and csv is not False and not isinstance(csv, (str, os.PathLike)):
+        raise ValueError(f"load_pneumoconiosis: csv must be a file name in root, None or False, got {csv!r}")
+    csvs = [] if csv is False else [root / csv] if csv else _label_csvs(root)
     log = []
     if len(csvs) > 1:
         raise ValueError(f"pneumoconiosis: several label CSVs in {root} ({[c.name for c in csvs]}); pass csv=")
     if csvs:
-        t = pd.read_csv(csvs[0])
+        t = read_table(csvs[0], what="pneumoconiosis")
         pc, cc, qc = _pick(t.columns, _PATH_COLS), _pick(t.columns, _CAT_COLS), _pick(t.columns, _PATIENT_COLS)
         if pc is None or cc is None:
             raise ValueError(f"pneumoconiosis: {csvs[0]} needs an image column (one of {_PATH_COLS}) and a "
@@ -570,6 +612,7 @@ import tempfile
 
 from . import phantom_layouts as _layouts
 from .vocab import PHANTOM_FINDINGS
+from .phantom import MIN_PHANTOM_SIZE
 
 PHANTOM_LAYOUTS = ("jsrt", "nih", "rsna", "kermany", "pneumoconiosis")
 
@@ -584,6 +627,10 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
     "Write `n` phantoms in a real layout and load them with that layout's real loader."
     if layout not in PHANTOM_LAYOUTS:
         raise ValueError(f"no phantom writer for layout {layout!r}; choose one of {PHANTOM_LAYOUTS}")
+    check_int(n, "n", 1, fn="load_phantom"); check_int(seed, "seed", 0, fn="load_phantom")
+    check_int(size, "size", MIN_PHANTOM_SIZE, fn="load_phantom")
+    check_choice(check, "check", ("exists", "header", "decode"), "load_phantom")
+    check_choice(on_bad, "on_bad", ("drop", "keep", "raise"), "load_phantom")  # all before anything is written
     params = dict(layout=layout, n=n, seed=seed, size=size, **writer_kwargs)
     root = Path(tempfile.mkdtemp(prefix=f"cxr_phantom_{layout}_")) if root is None else Path(root).expanduser().resolve()
     marker = root / "phantom.json"

@@ -20,6 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 
+from .checks import check_choice, check_int
+
 # %% auto #0
 __all__ = ['CXRReadError', 'find_dataset', 'parse_dicom_age', 'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
@@ -273,6 +275,7 @@ def _dicom_to_float(path:Path, ds:pydicom.Dataset, apply_voi:bool, no_window:str
 # %% ../nbs/00_io.ipynb #7638e2ef
 def _raster_to_float(path:Path, frame:int|None) -> tuple:
     "Read a PNG/JPEG/TIFF/... with PIL into float32 [0, 1] grayscale and its metadata."
+    fmt = None  # known once PIL has parsed the header
     try:
         with Image.open(path) as im:
             fmt = (im.format or '').lower() or None
@@ -306,6 +309,9 @@ def _raster_to_float(path:Path, frame:int|None) -> tuple:
                 arr, bits = (np.asarray(im.convert('RGB')).astype(np.float32) @ _LUMA) / 255.0, 8
             size = (im.height, im.width)
     except CXRReadError: raise
+    except Image.DecompressionBombError as e:  # raised while parsing the header, before any pixel is read
+        raise CXRReadError(path, f"the image header declares more pixels than Pillow's safety limit ({e}): a corrupt "
+                                 "header, or a genuine giant image (then raise PIL.Image.MAX_IMAGE_PIXELS)") from None
     except UnidentifiedImageError:
         raise CXRReadError(path, "not an image: neither DICOM nor a format PIL recognises (PNG, JPEG, TIFF, ...)") from None
     except Exception as e:
@@ -338,7 +344,9 @@ def read_cxr(path, # a DICOM, PNG, JPEG or TIFF file (format decided by content,
              frame:int|None=None, # frame to read from a multi-frame file (required when there are several)
             ) -> tuple[np.ndarray, dict]:
     "Read a chest radiograph into a float32 HxW array in [0, 1] (bone bright) and a metadata dict."
-    if no_window not in ('minmax', 'bits'): raise ValueError(f"no_window must be 'minmax' or 'bits', not {no_window!r}")
+    check_choice(no_window, 'no_window', ('minmax', 'bits'), 'read_cxr')
+    check_choice(apply_voi, 'apply_voi', (True, False), 'read_cxr')
+    frame = check_int(frame, 'frame', 0, fn='read_cxr', none_ok=True)  # a bad argument, not a bad file
     path = _check_file(path)
     if _is_jsrt_raw(path): return _read_jsrt_raw(path)
     if _has_dicm_preamble(path): ds = _read_dicom_dataset(path, force=False)

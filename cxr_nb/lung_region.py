@@ -23,6 +23,7 @@ import pandas as pd
 
 from .preprocess import cache_images
 from .segment import Segmenter, _read_prepared
+from .checks import check_number
 
 # %% ../nbs/04b_lung_region.ipynb #03b5b0be
 def lung_bbox(lungs:np.ndarray, # boolean lung mask
@@ -46,6 +47,7 @@ def lung_region(img:np.ndarray, # image (H, W)
     "The lung region of a radiograph: zero outside the (dilated) lungs, or crop to their box with a margin."
     img, lungs = np.asarray(img), np.asarray(lungs, bool)
     if img.shape[:2] != lungs.shape: raise ValueError(f"image {img.shape[:2]} and lung mask {lungs.shape} differ in size")
+    check_number(margin, "margin", 0, 1, "lung_region")
     if not lungs.any(): raise ValueError("empty lung mask: no lung region to keep")
     if mode == "crop":
         x0, y0, x1, y1 = lung_bbox(lungs, margin)

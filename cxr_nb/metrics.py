@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from .checks import check_int, check_labels, check_number, check_scores
+
 # %% ../nbs/06_metrics.ipynb #38fa5942
 def _as_binary(y, name: str) -> np.ndarray:
     "`y` as a 1-D int array of 0/1, or a ValueError naming `name`."
@@ -51,8 +53,8 @@ def _ratio(num: int, den: int) -> float:
     return float(num) / den if den > 0 else float("nan")
 
 def accuracy(y_true, y_pred) -> float:
-    "Share of predictions equal to the label (binary or multi-class)."
-    t, p = np.asarray(y_true), np.asarray(y_pred)
+    "Share of predictions equal to the label (binary or multi-class); scores instead of labels are refused."
+    t, p = check_labels(y_true, "y_true", "accuracy"), check_labels(y_pred, "y_pred", "accuracy")
     _check_same_length(t, p)
     if len(t) == 0:
         return float("nan")
@@ -92,8 +94,10 @@ def confusion_matrix(y_true, # true class indices (or 0/1)
                      n_classes: int | None = None, # K when `classes` is not given; default max label + 1
                     ) -> pd.DataFrame:
     "Counts of (true, predicted) pairs as a K x K DataFrame, rows true, columns predicted."
-    t, p = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    t = check_labels(y_true, "y_true", "confusion_matrix").astype(int)   # 0.8 must not become class 0
+    p = check_labels(y_pred, "y_pred", "confusion_matrix").astype(int)
     _check_same_length(t, p)
+    check_int(n_classes, "n_classes", 1, fn="confusion_matrix", none_ok=True)
     if classes is not None:
         k = len(classes)
     elif n_classes is not None:
@@ -113,7 +117,7 @@ def roc_auc(y_true, # true labels 0/1
            ) -> float:
     "Area under the ROC curve (Mann-Whitney, ties count 1/2); `nan` when only one class is present."
     t = _as_binary(y_true, "y_true")
-    s = np.asarray(y_score, dtype=float)
+    s = check_scores(y_score, "y_score", "roc_auc")  # a NaN score would make the AUC silently NaN
     _check_same_length(t, s, "y_true, y_score")
     n_pos = int(t.sum())
     n_neg = len(t) - n_pos
@@ -129,7 +133,7 @@ def roc_curve(y_true, # true labels 0/1
     "The ROC curve as a DataFrame of `fpr`, `tpr`, `threshold` (from (0,0) to (1,1))."
     from sklearn.metrics import roc_curve as _sk_roc_curve
     t = _as_binary(y_true, "y_true")
-    s = np.asarray(y_score, dtype=float)
+    s = check_scores(y_score, "y_score", "roc_curve")
     _check_same_length(t, s, "y_true, y_score")
     if t.min(initial=0) == t.max(initial=0):
         raise ValueError("the ROC curve needs both classes in y_true, found only one")
@@ -200,6 +204,8 @@ def bootstrap_ci(metric: Callable, # metric(y_true, y_other) -> float, e.g. `f1`
                  groups=None, # e.g. patient ids: resample whole groups instead of rows
                 ) -> BootstrapCI:
     "Point value and percentile bootstrap CI of `metric(y_true, y_other)`."
+    check_int(n_boot, "n_boot", 0, fn="bootstrap_ci")
+    check_number(level, "level", 0, 1, "bootstrap_ci", low_open=True, high_open=True)  # 0.95, not 95
     t, o = np.asarray(y_true), np.asarray(y_other)
     _check_same_length(t, o, "y_true, y_other")
     value = float(metric(t, o))
@@ -238,8 +244,14 @@ def binary_report(y_true, # true labels 0/1
                  ) -> pd.DataFrame:
     "Accuracy, precision, TPR, TNR, FPR, F1 and AUC with bootstrap CIs, one row per metric."
     t = _as_binary(y_true, "y_true")
-    s = np.asarray(y_score, dtype=float)
+    s = check_scores(y_score, "y_score", "binary_report")
     _check_same_length(t, s, "y_true, y_score")
+    check_number(threshold, "threshold", fn="binary_report")
+    if len(s) and 0 <= s.min() and s.max() <= 1 and not 0 <= threshold <= 1:
+        raise ValueError(f"binary_report: threshold={threshold} lies outside [0, 1] but the scores are probabilities "
+                         "in [0, 1]: every case would get the same prediction (0.5, not 50?)")
+    check_int(n_boot, "n_boot", 0, fn="binary_report")
+    check_number(level, "level", 0, 1, "binary_report", low_open=True, high_open=True)
     fns = dict(accuracy=accuracy, precision=precision, recall_tpr=recall, tnr=tnr, fpr=fpr, f1=f1)
     rows = []
     for name, fn in fns.items():
@@ -294,6 +306,7 @@ def coefficient_of_variation(values, # one value per trial, e.g. 8 F1 scores
                              ddof: int = 1, # 1: sample std (default), 0: population std
                             ) -> float:
     "Standard deviation over mean of `values` (nan for fewer than ddof+1 values or mean 0)."
+    check_int(ddof, "ddof", 0, fn="coefficient_of_variation")
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     if len(v) <= ddof or v.mean() == 0:

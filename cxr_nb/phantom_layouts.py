@@ -25,7 +25,8 @@ import numpy as np
 import cv2
 
 from .vocab import JSRT_STRUCTURES, MANIFEST, PHANTOM_FINDINGS, RSNA_CLASSES
-from .phantom import make_phantom
+from .phantom import MIN_PHANTOM_SIZE, make_phantom
+from .checks import check_fraction, check_int, fresh_dir
 
 # %% ../nbs/02b_phantom_layouts.ipynb #e05300cc
 def _save_png(path, img):
@@ -60,6 +61,13 @@ def _write_manifest(root, manifest):
         w.writerows(manifest)
 
 
+def _start(fn:str, root, n, seed, size, **fractions) -> Path:
+    "Check a writer's arguments, then create `root` (new, or empty: nothing already there is ever overwritten)."
+    check_int(n, "n", 1, fn=fn); check_int(seed, "seed", 0, fn=fn); check_int(size, "size", MIN_PHANTOM_SIZE, fn=fn)
+    for k, v in fractions.items(): check_fraction(v, k, fn)
+    return fresh_dir(root, fn)
+
+
 def phantom_manifest(root:str|Path, # a folder written by one of the `write_*_layout` writers
                     )->dict:
     "The `make_phantom` arguments of every image a writer wrote, keyed by the image's path relative to `root`."
@@ -73,14 +81,14 @@ def phantom_manifest(root:str|Path, # a folder written by one of the `write_*_la
     return out
 
 
-def write_jsrt_layout(root:str|Path, # folder to create
+def write_jsrt_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
                       n:int, # number of images
                       seed:int=0, # dataset seed
                       size:int=256, # image size in pixels
                       nodule_frac:float=0.5, # share of images with a nodule (JSRT: 154 of 247)
                      )->Path:
     "Write `n` phantoms in the JSRT/SCR layout: images/NAME.png, masks/STRUCTURE/NAME.png, jsrt.csv."
-    root = Path(root)
+    root = _start("write_jsrt_layout", root, n, seed, size, nodule_frac=nodule_frac)
     for d in ("images",) + tuple(f"masks/{s}" for s in JSRT_STRUCTURES):
         (root / d).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 11])
@@ -101,7 +109,7 @@ def write_jsrt_layout(root:str|Path, # folder to create
     return root
 
 # %% ../nbs/02b_phantom_layouts.ipynb #c70ca4a8
-def write_pneumoconiosis_layout(root:str|Path, # folder to create
+def write_pneumoconiosis_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
                                 n:int, # number of images
                                 seed:int=0, # dataset seed
                                 size:int=256, # image size in pixels
@@ -111,7 +119,11 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create
                                )->Path:
     "Write `n` phantoms as ILO category folders 0..3 plus labels.csv (image, patient_id, ilo_category, ilo_profusion, ...) and lung masks."
     if fmt not in ("png", "dicom"): raise ValueError(f"write_pneumoconiosis_layout: fmt must be 'png' or 'dicom', got {fmt!r}")
-    root = Path(root)
+    w = np.asarray(weights, dtype=float) if np.ndim(weights) == 1 else np.zeros(0)
+    if len(w) != 4 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"write_pneumoconiosis_layout: weights must be 4 non-negative shares of ILO categories 0-3 "
+                         f"with a positive sum, got {weights!r}")
+    root = _start("write_pneumoconiosis_layout", root, n, seed, size, repeat=repeat)
     rng = np.random.default_rng([seed, 12])
     plan = _patient_plan(rng, n, repeat)
     cats, pseeds = {}, {}
@@ -165,7 +177,7 @@ def _dicom(path, img, patient_id, sex, age, view, bits=8):
     ds.save_as(str(path), enforce_file_format=True)
 
 
-def write_rsna_layout(root:str|Path, # folder to create
+def write_rsna_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
                       n:int, # number of images (one per patientId, as in RSNA)
                       seed:int=0, # dataset seed
                       size:int=256, # image size in pixels (RSNA: 1024)
@@ -173,7 +185,7 @@ def write_rsna_layout(root:str|Path, # folder to create
                       abnormal_frac:float=0.3, # share of "No Lung Opacity / Not Normal" among the negatives
                      )->Path:
     "Write `n` phantoms in the RSNA pneumonia layout: stage_2_train_images/*.dcm, stage_2_train_labels.csv, stage_2_detailed_class_info.csv."
-    root = Path(root)
+    root = _start("write_rsna_layout", root, n, seed, size, positive_frac=positive_frac, abnormal_frac=abnormal_frac)
     (root / "stage_2_train_images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 13])
     labels, classes, man = [], [], []
@@ -208,7 +220,7 @@ def write_rsna_layout(root:str|Path, # folder to create
     return root
 
 # %% ../nbs/02b_phantom_layouts.ipynb #cb49f0ef
-def write_nih_layout(root:str|Path, # folder to create
+def write_nih_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
                      n:int, # number of images
                      seed:int=0, # dataset seed
                      size:int=256, # image size on disk in pixels
@@ -218,7 +230,8 @@ def write_nih_layout(root:str|Path, # folder to create
                      original_size:int=1024, # OriginalImage[Width,Height] the boxes refer to
                     )->Path:
     "Write `n` phantoms in the NIH ChestX-ray14 layout (images/, Data_Entry_2017_v2020.csv, BBox_List_2017.csv, split lists)."
-    root = Path(root)
+    check_int(original_size, "original_size", 1, fn="write_nih_layout")
+    root = _start("write_nih_layout", root, n, seed, size, finding_frac=finding_frac, bbox_frac=bbox_frac, test_frac=test_frac)
     (root / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 14])
     plan = _patient_plan(rng, n, repeat=0.35, max_images=4)
@@ -258,7 +271,7 @@ def write_nih_layout(root:str|Path, # folder to create
     return root
 
 # %% ../nbs/02b_phantom_layouts.ipynb #2afa633f
-def write_kermany_layout(root:str|Path, # folder to create
+def write_kermany_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
                          n:int, # number of images
                          seed:int=0, # dataset seed
                          size:int=256, # image size in pixels
@@ -266,7 +279,7 @@ def write_kermany_layout(root:str|Path, # folder to create
                          test_frac:float=0.2, # share of patients in test/
                         )->Path:
     "Write `n` paediatric-style phantoms as chest_xray/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg with patient ids in the names."
-    root = Path(root)
+    root = _start("write_kermany_layout", root, n, seed, size, pneumonia_frac=pneumonia_frac, test_frac=test_frac)
     rng = np.random.default_rng([seed, 15])
     plan = _patient_plan(rng, n, repeat=0.3, max_images=3)
     info, man = {}, []

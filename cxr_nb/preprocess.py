@@ -31,6 +31,7 @@ from fastai.vision.augment import RandTransform
 from fastprogress.fastprogress import progress_bar
 
 from .io import read_cxr, CXRReadError, PILCXR
+from .checks import check_int, check_number
 
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
@@ -122,6 +123,9 @@ def clahe(img: np.ndarray, # image, float in [0, 1]
     "Contrast-limited adaptive histogram equalisation (OpenCV, 8-bit levels), optionally inside a mask."
     img = _check_img(img)
     if outside not in ("map", "keep"): raise ValueError(f"outside must be 'map' or 'keep', got {outside!r}")
+    check_number(clip_limit, "clip_limit", 0, fn="clahe", low_open=True)
+    if np.ndim(tile_grid) != 1 or len(tile_grid) != 2: raise ValueError(f"clahe: tile_grid must be (rows, cols), got {tile_grid!r}")
+    for t in tile_grid: check_int(t, "tile_grid", 1, fn="clahe")
     src = img
     if mask is not None:
         mask = _check_mask(mask, img.shape)
@@ -143,9 +147,13 @@ class PadInfo:
     offset: tuple[int, int] # (top, left) padding in output pixels
 
 def _target_size(size) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)): return int(size), int(size)
-    h, w = size
-    return int(h), int(w)
+    "(H, W) of an int or a pair; a ValueError for anything else (0, -5, '256', (0, 5)) instead of empty arrays."
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return check_int(size[0], "size[0]", 1), check_int(size[1], "size[1]", 1)
+    if isinstance(size, (tuple, list)) or isinstance(size, (str, bytes)) or not np.isscalar(size):
+        raise ValueError(f"size must be an int >= 1 or an (H, W) pair of ints >= 1, got {size!r}")
+    s = check_int(size, "size", 1)
+    return s, s
 
 def _pad_info(shape, size) -> PadInfo:
     H, W = int(shape[0]), int(shape[1])
@@ -349,7 +357,11 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
     "Convert radiographs once into resized arrays on disk, reusing unchanged ones; bad files are skipped and reported."
     if dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be one of {list(_CACHE_DTYPES)}, got {dtype!r}")
     df = _source_frame(sources).copy()
-    cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
+    if size is not None: _target_size(size)  # size=0 would write empty arrays
+    check_int(workers, "workers", 0, fn="cache_images", none_ok=True)
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and not cache_dir.is_dir(): raise NotADirectoryError(f"cache_images: cache_dir {cache_dir} is a file, not a folder")
+    cache_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(size=None if size is None else list(_target_size(size)),
                     window=list(window) if isinstance(window, (tuple, list)) else window,
                     equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)

@@ -111,8 +111,9 @@ def run_paper(paper: str, # a key of `PAPERS`
         run_dir, i = Path(out).resolve() / paper / f"{stamp}-{i}", i + 1
     if notebooks_dir().resolve() in run_dir.parents:
         raise ValueError(f"refusing to write a run inside the package's notebooks: {run_dir}")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a folder for run folders")
+    for p in (Path(out).resolve(), *Path(out).resolve().parents):  # out itself, or a folder on its way, may be a file
+        if p.exists() and not p.is_dir():
+            raise NotADirectoryError(f"--out {out}: {p} is a file, not a folder for run folders")
     run_dir.mkdir(parents=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(dict(paper=paper, **resolved), sort_keys=False))
     executed = run_dir / Path(entry["notebook"]).name

@@ -37,6 +37,7 @@ from .io import CXRReadError, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 from .pretrained import pretrained_state_dict
 from .dataloaders import label_map, resolve_structures
+from .checks import check_choice, check_int, check_new_file
 
 # %% ../nbs/04_segment.ipynb #30fe4314
 def seg_structures(sides:bool=False, # keep the left and right lung as two classes
@@ -448,9 +449,9 @@ class Segmenter:
         return dict(structures=self.structures, size=self.size, arch=self.arch, model_kwargs=self.model_kwargs,
                     normalisation=self.normalisation, meta=self.meta)
 
-    def save(self, path) -> Path:
-        "Write weights and settings to one file."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path, overwrite:bool=False) -> Path:
+        "Write weights and settings to one file (an existing file is refused unless `overwrite`)."
+        path = check_new_file(path, overwrite, "Segmenter.save")
         sd = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, path)
         return path
@@ -493,6 +494,7 @@ class Segmenter:
                    on_bad:str="skip", # "skip" (warn, return None for that item) or "raise"
                   ) -> list:
         "uint8 label maps (0 background, i = structures[i-1]) at each image's own size."
+        check_int(bs, "bs", 1, fn="Segmenter.label_maps"); check_choice(on_bad, "on_bad", ("skip", "raise"), "Segmenter.label_maps")
         items = _as_items(items)
         out = [None] * len(items)
         batches = list(range(0, len(items), bs))

@@ -17,6 +17,23 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .checks import check_columns, check_fraction, check_int
+
+def _check_patients(df: pd.DataFrame, fn: str) -> None:
+    "A ValueError unless `df` is a frame whose every row has a `patient_id` (a row without one cannot be placed)."
+    check_columns(df, ["patient_id"], "df", fn)
+    miss = df["patient_id"].isna() | (df["patient_id"].astype(str).str.strip().isin(["", "nan", "None"]))
+    if miss.any():
+        raise ValueError(f"{fn}: {int(miss.sum())} row(s) have no patient_id (e.g. index {df.index[miss][:5].tolist()}): "
+                         "they could sit on both sides of a split unnoticed. Fill them (one id per image if each "
+                         "image is its own patient) or drop them")
+
+def _stratify_column(df: pd.DataFrame, stratify, fn: str):
+    "`stratify` when the frame has it; None for None or the default 'label' when absent; a ValueError otherwise."
+    if stratify is None or stratify in df: return stratify
+    if stratify == "label": return None  # the default: a frame without labels is split unstratified
+    raise ValueError(f"{fn}: stratify column {stratify!r} is not in the frame; columns: {list(df.columns)}")
+
 # %% ../nbs/03b_splits.ipynb #daf0ff68
 def _holdout(df: pd.DataFrame, pct: float, stratify, seed: int) -> np.ndarray:
     "Boolean mask of the rows of about `pct` of the patients (one fold of a stratified group k-fold)."
@@ -47,9 +64,13 @@ def patient_split(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
                   keep_test: bool = True, # keep rows whose existing `split` is 'test' as the test set
                  ) -> pd.DataFrame:
     "A copy of `df` with `split` = train / valid / test, assigned by patient, stratified and seeded."
+    _check_patients(df, "patient_split")
+    check_fraction(valid_pct, "valid_pct", "patient_split"); check_fraction(test_pct, "test_pct", "patient_split")
+    if valid_pct + test_pct >= 1:
+        raise ValueError(f"patient_split: valid_pct + test_pct must be < 1 (some patients must train), got {valid_pct} + {test_pct}")
+    check_int(seed, "seed", 0, fn="patient_split")
+    stratify = _stratify_column(df, stratify, "patient_split")
     df = df.copy()
-    if stratify is not None and stratify not in df:
-        stratify = None
     has_test = keep_test and "split" in df and (df["split"] == "test").any()
     is_test = (df["split"] == "test").to_numpy() if has_test else np.zeros(len(df), bool)
     split = np.where(is_test, "test", "train").astype(object)
@@ -73,7 +94,9 @@ def check_no_leakage(df: pd.DataFrame, # a frame with `patient_id` and `split` a
                      cols: list = None, # columns to check (default: whichever of `split`, `fold` exist)
                     ) -> pd.DataFrame:
     "Raise `LeakageError` when a patient is on two sides of `split` or in two `fold`s; return `df` otherwise."
-    cols = [c for c in ("split", "fold") if c in df] if cols is None else list(cols)
+    _check_patients(df, "check_no_leakage")  # a row without a patient could be on both sides unnoticed
+    cols = [c for c in ("split", "fold") if c in df] if cols is None else [cols] if isinstance(cols, str) else list(cols)
+    check_columns(df, cols, "df", "check_no_leakage")
     if not cols:
         raise ValueError("check_no_leakage: the frame has neither a `split` nor a `fold` column")
     for c in cols:
@@ -92,9 +115,10 @@ def patient_kfold(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
                   exclude_test: bool = True, # rows whose `split` is 'test' get fold -1 (in no fold)
                  ) -> pd.DataFrame:
     "A copy of `df` with an int `fold` column (0..n_splits-1) assigned by patient with `StratifiedGroupKFold`."
+    _check_patients(df, "patient_kfold")
+    check_int(n_splits, "n_splits", 2, fn="patient_kfold"); check_int(seed, "seed", 0, fn="patient_kfold")
+    stratify = _stratify_column(df, stratify, "patient_kfold")
     df = df.copy()
-    if stratify is not None and stratify not in df:
-        stratify = None
     fold = np.full(len(df), -1, dtype=np.int64)
     use = ~((df["split"] == "test").to_numpy()) if exclude_test and "split" in df else np.ones(len(df), bool)
     sub = df[use]
