@@ -552,4 +552,5 @@ d = { 'settings': { 'branch': 'main',
                                 'cxr_nb.widgets.sampler_batches': ('widgets.html#sampler_batches', 'cxr_nb/widgets.py'),
                                 'cxr_nb.widgets.scheme_name': ('widgets.html#scheme_name', 'cxr_nb/widgets.py'),
                                 'cxr_nb.widgets.scheme_points': ('widgets.html#scheme_points', 'cxr_nb/widgets.py'),
+                                'cxr_nb.widgets.static_figure': ('widgets.html#static_figure', 'cxr_nb/widgets.py'),
                                 'cxr_nb.widgets.trial_rates': ('widgets.html#trial_rates', 'cxr_nb/widgets.py')}}}
