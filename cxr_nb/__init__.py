@@ -20,6 +20,7 @@ Modules:
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
 - `cxr_nb.segment`: Two U-Nets behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
 - `cxr_nb.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
-- `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once."""
+- `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once.
+- `cxr_nb.widgets`: Interactive explorers for JupyterLab, each one line in a notebook: a radiograph viewer, an operating point explorer, a batch control explorer and a prediction browser; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports)."""
 
 __version__ = "0.0.1"

@@ -29,6 +29,29 @@ setup() {
   export PATH="$venv/bin:$PATH"
 }
 
+# tests/test_browser.py opens the explorers (cxr_nb.widgets) in JupyterLab in Debian's Chromium, driven by
+# Playwright (installed with the dev extra; it downloads no browser). Install Chromium where it is missing and
+# apt-get may run (as root, or through passwordless sudo); elsewhere say that the browser test will be skipped.
+ensure_chromium() {
+  if [ -n "${CXR_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    return 0
+  fi
+  local as_root=none
+  if command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then as_root=""
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"
+    fi
+  fi
+  if [ "$as_root" != none ]; then
+    echo "== installing Chromium for the browser test (apt-get install chromium)"
+    if $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+      return 0
+    fi
+  fi
+  echo "== Chromium is not installed and cannot be installed here (needs apt-get as root or passwordless sudo):"
+  echo "   tests/test_browser.py will be skipped (install Debian's chromium, or set CXR_CHROMIUM to a Chromium binary)"
+}
+
 case "${1:-}" in
   main)
     setup
@@ -37,6 +60,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    ensure_chromium
     shift
     exec bash scripts/check.sh "$@"
     ;;
