@@ -73,7 +73,9 @@ PAPERS: dict[str, dict] = {
         title="Hao et al. 2021: histogram equalisation, Eq. 7 class weights, ResNet-34 and DenseNet variants (pneumoconiosis)",
         presets=dict(
             smoke={},
-            paper=dict(img_size=672, epochs=40, bs=2, lr=5e-5, schedule="constant", resnet_arch="resnet34",
+            # listed also where they equal the smoke defaults, so that every run says which values are the paper's
+            paper=dict(n_images=706, equalize="hist", flip=True, test_frac=0.2, n_weight=5.0, valid_frac=0.2, pretrained=False,
+                       img_size=672, epochs=40, bs=2, lr=5e-5, schedule="constant", resnet_arch="resnet34",
                        dense_stem="paper", dense_variants="all", reweight_n="1,2,5,10", growth_rate=12),
         ),
         sources=dict(
