@@ -438,10 +438,8 @@ def use_cached(frame: pd.DataFrame, # a `cache_images` (or `cache_lung_regions`)
     return frame.assign(source_path=frame["path"], path=frame[col]).reset_index(drop=True)
 
 # %% ../nbs/01_preprocess.ipynb #4e70fd5d
-def _shard_job(job) -> tuple:
-    "Worker: (k, [(i, path)], cache_dir, settings) -> (k, shard file, [(i, row, status, PadInfo dict|reason)], reused)."
-    k, items, cache_dir, settings = job
-    cv2.setNumThreads(1)   # the pool provides the parallelism
+def _shard_files(k: int, items: list, cache_dir, settings: dict) -> tuple:
+    "The shard's array and index files: named by its position and a key of the settings and its sources' identity."
     ident = []
     for _, p in items:
         try:
@@ -451,12 +449,26 @@ def _shard_job(job) -> tuple:
             ident.append([str(p), None, None])
     key = hashlib.sha1(json.dumps([settings, ident], sort_keys=True).encode()).hexdigest()[:12]
     out = Path(cache_dir) / f"shard-{k:05d}-{key}.npy"
-    meta = out.with_suffix(".json")
-    if out.is_file() and meta.is_file():  # the index is written last: its presence means the shard is complete
-        rows = json.loads(meta.read_text())["rows"]
-        return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], True
+    return out, out.with_suffix(".json")
+
+def _finished_shard(k: int, items: list, cache_dir, settings: dict):
+    "The outcome of a complete shard already on disk (its index is written last), else None."
+    out, meta = _shard_files(k, items, cache_dir, settings)
+    if not (out.is_file() and meta.is_file()): return None
+    rows = json.loads(meta.read_text())["rows"]
+    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], True
+
+def _shard_job(job) -> tuple:
+    "Worker: (k, [(i, path)], cache_dir, settings) -> (k, shard file, [(i, row, status, PadInfo dict|reason)], reused)."
+    k, items, cache_dir, settings = job
+    cv2.setNumThreads(1)   # the pool provides the parallelism
+    done = _finished_shard(k, items, cache_dir, settings)
+    if done is not None: return done
+    out, meta = _shard_files(k, items, cache_dir, settings)
     h, w = settings["size"]
-    arr = np.zeros((len(items), h, w), dtype=np.float16 if settings["dtype"] == "float16" else settings["dtype"])
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", shape=(len(items), h, w),  # written in place: no shard held in memory
+                                    dtype=np.float16 if settings["dtype"] == "float16" else settings["dtype"])
     rows = []
     for r, (i, p) in enumerate(items):
         path = Path(p)
@@ -469,8 +481,8 @@ def _shard_job(job) -> tuple:
         except CXRReadError as e: rows.append((r, "bad", getattr(e, "reason", str(e))))
         except FileNotFoundError as e: rows.append((r, "bad", str(e)))
         except Exception as e: rows.append((r, "bad", f"{type(e).__name__}: {e}"))
-    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f: np.save(f, arr)
+    arr.flush()
+    del arr
     os.replace(tmp, out)   # atomic: an interrupted build leaves no half-written shard under the real name
     tmp = meta.with_name(meta.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"settings": settings, "sources": [p for _, p in items], "rows": rows}))
@@ -505,16 +517,18 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
     jobs = [(k, list(enumerate(paths))[s:s + shard_size], str(cache_dir), settings)
             for k, s in enumerate(range(0, len(paths), shard_size))]
     if workers is None: workers = min(2, os.cpu_count() or 1)
-    results = []
-    if workers <= 1 or len(jobs) < 2:
-        it = map(_shard_job, jobs)
-        results = list(progress_bar(it, total=len(jobs), leave=False) if progress else it)
+    results = [r for r in (_finished_shard(*j) for j in jobs) if r is not None]  # checked here: no pool to start for them
+    todo = [j for j in jobs if j[0] not in {r[0] for r in results}]
+    if workers <= 1 or len(todo) < 2:
+        it = map(_shard_job, todo)
+        results += list(progress_bar(it, total=len(todo), leave=False) if progress and todo else it)
     else:
         import multiprocessing
         from cxr_nb import preprocess as _module  # the importable copy of `_shard_job`, for pickling
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            it = ex.map(_module._shard_job, jobs)
-            results = list(progress_bar(it, total=len(jobs), leave=False) if progress else it)
+            it = ex.map(_module._shard_job, todo)
+            results += list(progress_bar(it, total=len(todo), leave=False) if progress else it)
+    results.sort(key=lambda r: r[0])
     per_row = [None] * len(paths)
     for k, shard, rows, reused in results:
         for i, r, status, info in rows:
