@@ -114,6 +114,7 @@ def _train_one(build, fit, predict, tr_df, va_df, seed, precision, predict_here=
 
 def _rank_main(out_file, build, fit, predict, tr_df, va_df, seed, precision):
     "One process of a launched run: all train together; the first predicts and saves the outcome and the weights."
+    if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
     first = rank_distrib() == 0
     r = _train_one(build, fit, predict, tr_df, va_df, seed, precision, predict_here=first)
     if first:
@@ -121,19 +122,41 @@ def _rank_main(out_file, build, fit, predict, tr_df, va_df, seed, precision):
         r["state"] = {k: v.detach().cpu() for k, v in learn.model.state_dict().items()}
         torch.save(r, out_file)
 
+def _rank_main_pickled(blob: bytes, out_file: str):
+    "`_rank_main` in a spawned process: the notebook's functions arrive by value (cloudpickle)."
+    import cloudpickle
+    _rank_main(out_file, *cloudpickle.loads(blob))
+
 def _free_port() -> int:
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+def _start_method() -> str:
+    "fork (Accelerate's `notebook_launcher`) unless CUDA is already initialised here, which a forked process cannot use."
+    m = os.environ.get("CXR_NB_START_METHOD")
+    if m is not None:
+        if m not in ("fork", "spawn"): raise ValueError(f"CXR_NB_START_METHOD must be 'fork' or 'spawn', got {m!r}")
+        return m
+    return "spawn" if torch.cuda.is_available() and torch.cuda.is_initialized() else "fork"
+
 def _launch(processes, build, fit, predict, tr_df, va_df, seed, precision) -> dict:
-    "One run on `processes` processes started by Accelerate's `notebook_launcher` (fork: the notebook's functions need no pickling)."
-    from accelerate import notebook_launcher
+    "One run on `processes` processes: forked by Accelerate's `notebook_launcher`, or spawned by torch's elastic launcher."
+    args = (build, fit, predict, tr_df, va_df, seed, precision)
     with tempfile.TemporaryDirectory(prefix="cxr_nb_ddp_") as d:
         f = Path(d) / "outcome.pt"
-        notebook_launcher(_rank_main, args=(str(f), build, fit, predict, tr_df, va_df, seed, precision),
-                          num_processes=processes, use_port=str(_free_port()))
+        port = _free_port()
+        if _start_method() == "fork":  # the notebook's functions need no pickling
+            from accelerate import notebook_launcher
+            notebook_launcher(_rank_main, args=(str(f), *args), num_processes=processes, use_port=str(port))
+        else:  # e.g. a notebook that trained a segmenter on this GPU before: fresh processes, functions sent by value
+            import cloudpickle
+            from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+            cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=f"cxr_nb_{port}",
+                               rdzv_backend="static", rdzv_endpoint=f"127.0.0.1:{port}", rdzv_configs={"rank": 0},
+                               max_restarts=0, start_method="spawn", monitor_interval=0.1)
+            elastic_launch(cfg, entrypoint=_rank_main_pickled)(cloudpickle.dumps(args), str(f))
         if not f.exists(): raise RuntimeError(f"the {processes} training processes ended without an outcome")
         return torch.load(f, weights_only=False)
 

@@ -76,6 +76,20 @@ def test_two_processes_match_one(toy):
     np.testing.assert_allclose(probs.numpy(), two.predictions[cols].to_numpy(), atol=1e-6)
 
 
+def test_spawned_processes_get_the_notebooks_functions_by_value(toy, monkeypatch):
+    "The path taken when CUDA is already initialised in the notebook: spawned processes, functions cloudpickled."
+    one = run_folds(toy, make_build(32), fit=fit, folds=[1], seed=3, processes=1)
+    epochs = 5
+    def local_fit(learn):  # a closure, as a notebook's fit would be: plain pickle could not send it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            learn.fit(epochs, 0.05)
+    monkeypatch.setenv("CXR_NB_START_METHOD", "spawn")
+    two = run_folds(toy, make_build(16), fit=local_fit, folds=[1], seed=3, processes=2)
+    cols = ["prob_normal", "prob_sick"]
+    np.testing.assert_allclose(two.predictions[cols].to_numpy(), one.predictions[cols].to_numpy(), atol=TOL)
+
+
 def test_a_failing_launched_run_is_reported(toy):
     def bad(train_df, valid_df, seed):
         if seed == 1: raise RuntimeError("deliberate failure")
