@@ -165,6 +165,8 @@ def _run_many(runs: list, build, fit, predict, keep, name: str, on_error: str, p
     if on_error not in ("raise", "collect"):
         raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
     processes = _processes(processes)
+    if precision not in ("auto", "fp16", "bf16", "no"):
+        raise ValueError(f"precision must be 'auto', 'fp16', 'bf16' or 'no', got {precision!r}")
     launch = processes > 1 and num_distrib() <= 1  # already one of several processes (torchrun, accelerate launch): train here
     preds, hists, fails, vocab, epoch_probs, last, last_state = [], [], [], [], {}, None, None
     pb = progress_bar(runs)

@@ -102,6 +102,8 @@ def test_a_failing_launched_run_is_reported(toy):
 def test_processes_is_checked(toy, monkeypatch):
     with pytest.raises(ValueError, match="processes"):
         run_folds(toy, make_build(16), processes=0)
+    with pytest.raises(ValueError, match="precision"):
+        run_folds(toy, make_build(16), precision="fp8")
     monkeypatch.setenv("CXR_NB_PROCESSES", "two")
     with pytest.raises(ValueError, match="CXR_NB_PROCESSES"):
         run_folds(toy, make_build(16))
