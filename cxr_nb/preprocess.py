@@ -13,9 +13,11 @@ Docs: https://cxr-nb.github.io/cxr_nb/preprocess.html.md"""
 # %% ../nbs/01_preprocess.ipynb #4160dc32
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -37,7 +39,7 @@ from .checks import check_int, check_number
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
            'unpad_mask', 'brightness_factors', 'brightness_levels', 'RandomBrightnessLevel', 'prepare_cxr',
            'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter', 'use_cached',
-           'expand_brightness_levels']
+           'cache_shards', 'expand_brightness_levels']
 
 # %% ../nbs/01_preprocess.ipynb #c0a3f013
 def window(img: np.ndarray, # image, float in [0, 1]
@@ -296,10 +298,30 @@ def _from_storage(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint16: return a.astype(np.float32) / 65535
     return a.astype(np.float32)
 
-def read_cached(path, # a `.npy` written by `cache_images`
+_SHARD_REF = re.compile(r"^(.+\.npy)#(\d+)$")  # "<shard>.npy#<row>": one image of a `cache_shards` store
+
+@functools.lru_cache(maxsize=256)
+def _shard_map(path: str) -> np.ndarray:
+    "A shard opened once per process, memory-mapped: reading an image reads only its pages."
+    return np.load(path, mmap_mode="r")
+
+def _is_cached(p) -> bool:
+    "A `.npy` of `cache_images` or a shard row of `cache_shards`."
+    return isinstance(p, (str, os.PathLike)) and (str(p).endswith(".npy") or _SHARD_REF.match(str(p)) is not None)
+
+def _load_cached(p) -> np.ndarray:
+    "The stored array of a cached image (its storage dtype): a `.npy` file or a shard row."
+    m = _SHARD_REF.match(str(p))
+    if m is None: return np.load(p)
+    shard, row = m.group(1), int(m.group(2))
+    mm = _shard_map(shard)
+    if row >= len(mm): raise IndexError(f"{p}: the shard holds {len(mm)} images")
+    return np.array(mm[row])
+
+def read_cached(path, # a `.npy` written by `cache_images`, or a `<shard>.npy#<row>` of `cache_shards`
                ) -> np.ndarray: # float32 (H, W) in [0, 1]
     "Load a cached array and return it as float32 in [0, 1] whatever its storage dtype."
-    return _from_storage(np.load(path))
+    return _from_storage(_load_cached(path))
 
 # %% ../nbs/01_preprocess.ipynb #dc77f080
 def _source_frame(sources) -> pd.DataFrame:
@@ -398,12 +420,12 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
 
 # %% ../nbs/01_preprocess.ipynb #bc652747
 class PILCachedCXR(PILCXR):
-    "`PILCXR` that opens a `.npy` written by `cache_images` directly (no decoding, no resizing)."
+    "`PILCXR` that opens a `.npy` of `cache_images` or a shard row of `cache_shards` directly (no decoding, no resizing)."
     @classmethod
     def create(cls, fn, **kwargs):
         "Open a cached `.npy` as an 8-bit image; any other input goes to `PILCXR.create`."
-        if isinstance(fn, (str, os.PathLike)) and str(fn).endswith(".npy"):
-            a = np.load(fn)
+        if _is_cached(fn):
+            a = _load_cached(fn)
             if a.dtype != np.uint8: a = np.clip(np.rint(_from_storage(a) * 255), 0, 255).astype(np.uint8)
             return cls(Image.fromarray(a, mode="L").convert(cls._mode))
         return super().create(fn, **kwargs)
@@ -427,6 +449,124 @@ def use_cached(frame: pd.DataFrame, # a `cache_images` (or `cache_lung_regions`)
     if missing: raise ValueError(f"use_cached: {missing} rows have no cached array in {col!r} (bad files kept by on_bad='keep'?)")
     return frame.assign(source_path=frame["path"], path=frame[col]).reset_index(drop=True)
 
+# %% ../nbs/01_preprocess.ipynb #4e70fd5d
+def _shard_files(k: int, items: list, cache_dir, settings: dict) -> tuple:
+    "The shard's array and index files: named by its position and a key of the settings and its sources' identity."
+    ident = []
+    for _, p in items:
+        try:
+            st = Path(p).stat()
+            ident.append([str(Path(p).resolve()), st.st_mtime_ns, st.st_size])
+        except OSError:
+            ident.append([str(p), None, None])
+    key = hashlib.sha1(json.dumps([settings, ident], sort_keys=True).encode()).hexdigest()[:12]
+    out = Path(cache_dir) / f"shard-{k:05d}-{key}.npy"
+    return out, out.with_suffix(".json")
+
+def _finished_shard(k: int, items: list, cache_dir, settings: dict):
+    "The outcome of a complete shard already on disk (its index is written last), else None."
+    out, meta = _shard_files(k, items, cache_dir, settings)
+    if not (out.is_file() and meta.is_file()): return None
+    rows = json.loads(meta.read_text())["rows"]
+    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], True
+
+def _shard_job(job) -> tuple:
+    "Worker: (k, [(i, path)], cache_dir, settings) -> (k, shard file, [(i, row, status, PadInfo dict|reason)], reused)."
+    k, items, cache_dir, settings = job
+    cv2.setNumThreads(1)   # the pool provides the parallelism
+    done = _finished_shard(k, items, cache_dir, settings)
+    if done is not None: return done
+    out, meta = _shard_files(k, items, cache_dir, settings)
+    h, w = settings["size"]
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", shape=(len(items), h, w),  # written in place: no shard held in memory
+                                    dtype=np.float16 if settings["dtype"] == "float16" else settings["dtype"])
+    rows = []
+    for r, (i, p) in enumerate(items):
+        path = Path(p)
+        try:
+            if not path.is_file(): raise FileNotFoundError("missing file")
+            img, info = prepare_cxr(path, settings["size"], settings["window"], settings["equalize"],
+                                    settings["clip_limit"], settings["apply_voi"])
+            arr[r] = _to_storage(img, settings["dtype"])
+            rows.append((r, "computed", asdict(info)))
+        except CXRReadError as e: rows.append((r, "bad", getattr(e, "reason", str(e))))
+        except FileNotFoundError as e: rows.append((r, "bad", str(e)))
+        except Exception as e: rows.append((r, "bad", f"{type(e).__name__}: {e}"))
+    arr.flush()
+    del arr
+    os.replace(tmp, out)   # atomic: an interrupted build leaves no half-written shard under the real name
+    tmp = meta.with_name(meta.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"settings": settings, "sources": [p for _, p in items], "rows": rows}))
+    os.replace(tmp, meta)
+    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], False
+
+def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `path` column
+                 cache_dir, # folder of the store (created if needed)
+                 size: int|tuple[int, int]=256, # `resize_pad` target (every image of a shard has this size)
+                 window: str|tuple|None=None, # None, "auto" or (center, width): see `prepare_cxr`
+                 equalize: str|None=None, # None, "hist" or "clahe"
+                 clip_limit: float=2.0, # CLAHE clip limit
+                 apply_voi: bool=True, # use DICOM VOI LUT / window when reading
+                 dtype: str="uint8", # storage: "uint8", "uint16" or "float16"
+                 shard_size: int=1024, # images per shard file
+                 workers: int|None=None, # worker processes, one shard at a time each; default min(2, cpu count)
+                 drop_bad: bool=True, # drop bad rows (True) or keep them with `cache_path=None` (False)
+                 progress: bool=True, # show a fastprogress bar over the shards
+                 verbose: bool=True, # print the summary line
+                ) -> pd.DataFrame: # the input rows (same order) plus `cache_path` ("<shard>.npy#<row>")
+    "`cache_images` for large sets: one memory-mapped `.npy` per `shard_size` images, built in parallel, finished shards reused."
+    if dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be one of {list(_CACHE_DTYPES)}, got {dtype!r}")
+    if size is None: raise ValueError("cache_shards needs a fixed size (a shard is one array); use cache_images for size=None")
+    if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
+        raise ValueError(f"shard_size must be an int >= 1, got {shard_size!r}")
+    df = _source_frame(sources).copy()
+    cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
+    settings = dict(size=list(_target_size(size)), window=list(window) if isinstance(window, (tuple, list)) else window,
+                    equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)
+    _apply_settings(np.zeros((4, 4), np.float32), None, settings["window"], equalize, clip_limit)  # fail fast on bad settings
+    paths = [str(p) for p in df["path"]]
+    jobs = [(k, list(enumerate(paths))[s:s + shard_size], str(cache_dir), settings)
+            for k, s in enumerate(range(0, len(paths), shard_size))]
+    if workers is None: workers = min(2, os.cpu_count() or 1)
+    results = [r for r in (_finished_shard(*j) for j in jobs) if r is not None]  # checked here: no pool to start for them
+    todo = [j for j in jobs if j[0] not in {r[0] for r in results}]
+    if workers <= 1 or len(todo) < 2:
+        it = map(_shard_job, todo)
+        results += list(progress_bar(it, total=len(todo), leave=False) if progress and todo else it)
+    else:
+        import multiprocessing
+        from cxr_nb import preprocess as _module  # the importable copy of `_shard_job`, for pickling
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            it = ex.map(_module._shard_job, todo)
+            results += list(progress_bar(it, total=len(todo), leave=False) if progress else it)
+    results.sort(key=lambda r: r[0])
+    per_row = [None] * len(paths)
+    for k, shard, rows, reused in results:
+        for i, r, status, info in rows:
+            per_row[i] = (f"{shard}#{r}" if status != "bad" else None, "reused" if reused and status != "bad" else status, info)
+    df["cache_path"] = [r[0] for r in per_row]
+    df["cache_error"] = [r[2] if r[1] == "bad" else None for r in per_row]
+    df["orig_size"] = [tuple(r[2]["orig_size"]) if r[1] != "bad" else None for r in per_row]
+    df["pad_info"] = [PadInfo(**{k: tuple(v) for k, v in r[2].items()}) if r[1] != "bad" else None for r in per_row]
+    report = [(p, r[2]) for p, r in zip(paths, per_row) if r[1] == "bad"]
+    status = [r[1] for r in per_row]
+    stats = {s: status.count(s) for s in ("computed", "reused", "bad")}
+    stats["shards_reused"], stats["shards"] = sum(r[3] for r in results), len(results)
+    shards = [r[1] for r in results]
+    (cache_dir / "index.json").write_text(json.dumps({"settings": settings, "shard_size": shard_size, "shards": shards,
+                                                      "images": len(paths) - stats["bad"]}))
+    if drop_bad: df = df[df["cache_error"].isna()].drop(columns="cache_error")
+    df.attrs["cache_report"], df.attrs["cache_stats"], df.attrs["cache_settings"] = report, stats, settings
+    if verbose:
+        print(f"cache_shards: {len(paths)} sources in {len(results)} shards ({stats['shards_reused']} reused) -> "
+              f"{stats['computed']} computed, {stats['reused']} reused, {stats['bad']} bad "
+              f"({'dropped' if drop_bad else 'kept, cache_path=None'}) in {cache_dir}")
+        for p, why in report[:10]: print(f"  skipped {p}: {why}")
+        if len(report) > 10: print(f"  ... and {len(report) - 10} more (see df.attrs['cache_report'])")
+    return df
+
+
 # %% ../nbs/01_preprocess.ipynb #0e7271ef
 def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)
                              folder, # where the level arrays are written; files already there with the same name are reused
@@ -440,7 +580,7 @@ def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `
         raise ValueError("expand_brightness_levels needs a DataFrame with a 'path' column of cached .npy arrays")
     factors = brightness_factors(n, lo, hi)
     if mode not in ("gamma", "multiply"): raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
-    not_npy = [p for p in df["path"] if not str(p).endswith(".npy")]
+    not_npy = [p for p in df["path"] if not _is_cached(p)]
     if not_npy: raise ValueError(f"expand_brightness_levels: {not_npy[0]} is not a cached .npy (run cache_images first)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -449,9 +589,11 @@ def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `
     for k, f in enumerate(factors):
         paths = []
         for p in df["path"]:
-            out = folder / f"{Path(p).stem}_level{k + 1}of{n}_{tag}.npy"
+            m = _SHARD_REF.match(str(p))
+            stem = f"{Path(m.group(1)).stem}_{m.group(2)}" if m else Path(p).stem
+            out = folder / f"{stem}_level{k + 1}of{n}_{tag}.npy"
             if not out.exists():
-                a = np.load(p)
+                a = _load_cached(p)
                 img = _apply_brightness(_from_storage(a), float(f), mode)
                 np.save(out, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
             paths.append(str(out))

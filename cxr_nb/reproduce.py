@@ -15,14 +15,20 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
 
 from .experiment import PAPERS, _repo_root, notebooks_dir, paper_entry, paper_parameters
 from .parameters import _parameters_cell, resolve_params
 
 # %% auto #0
-__all__ = ['environment', 'RunFailed', 'run_paper', 'main']
+__all__ = ['environment', 'RunFailed', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary', 'SweepResult',
+           'run_sweep']
 
 # %% ../nbs/10_reproduce.ipynb #85939a36
 _VERSIONED = ("cxr_nb", "torch", "torchvision", "fastai", "fastcore", "numpy", "pandas", "scikit-learn",
@@ -57,6 +63,7 @@ class RunFailed(RuntimeError):
     def __init__(self, msg, notebook):
         super().__init__(msg)
         self.notebook = notebook
+    def __reduce__(self): return (type(self), (self.args[0], self.notebook))  # travels back from a Dask worker
 
 def _tagged_notebook(src: Path) -> Path:
     "`src` when its parameters cell is tagged, else a tagged temporary copy (`nbdev-clean` strips cell tags)."
@@ -90,11 +97,24 @@ def run_paper(paper: str, # a key of `PAPERS`
               params: dict | None = None, # explicit parameters; they override the preset
               out: str | Path = "runs", # runs land in `<out>/<paper>/<timestamp>/`
               progress: bool = False, # show papermill's cell progress bar
+              processes: int = 1, # training processes per fold or trial (DDP, see `cxr_nb.runners`)
              ) -> Path:
     "Execute a paper notebook headlessly into a new run folder; returns the folder, raises `RunFailed`."
-    import papermill
-    import yaml
+    src, inject, resolved = _prepare(paper, preset, params, processes)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out).resolve() / paper / stamp
+    i = 1
+    while run_dir.exists():
+        run_dir, i = Path(out).resolve() / paper / f"{stamp}-{i}", i + 1
+    _check_out(out, run_dir)
+    run_dir.mkdir(parents=True)
+    return _execute(src, paper, preset, inject, resolved, run_dir, progress, processes)
+
+def _prepare(paper: str, preset: str, params: dict | None, processes: int = 1) -> tuple:
+    "The tagged notebook, the values to inject and all resolved values; every check before anything is written."
     entry = paper_entry(paper)
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be an int >= 1, got {processes!r}")
     src = notebooks_dir() / entry["notebook"]
     if not src.exists():
         raise FileNotFoundError(f"the notebook of {paper} is missing: {src}")
@@ -104,26 +124,42 @@ def run_paper(paper: str, # a key of `PAPERS`
         if k in params: raise KeyError(f"{k!r} is set by cxr-nb run itself (use --preset / --out), not with -p")
     specs = paper_parameters(paper)
     resolved = resolve_params(specs, entry["presets"], preset, params)  # names and types checked, nothing written yet
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(out).resolve() / paper / stamp
-    i = 1
-    while run_dir.exists():
-        run_dir, i = Path(out).resolve() / paper / f"{stamp}-{i}", i + 1
+    return src, {k: resolved[k] for k in params}, resolved
+
+def _check_out(out, run_dir: Path):
     if notebooks_dir().resolve() in run_dir.parents:
         raise ValueError(f"refusing to write a run inside the package's notebooks: {run_dir}")
     for p in (Path(out).resolve(), *Path(out).resolve().parents):  # out itself, or a folder on its way, may be a file
         if p.exists() and not p.is_dir():
             raise NotADirectoryError(f"--out {out}: {p} is a file, not a folder for run folders")
-    run_dir.mkdir(parents=True)
+
+@contextmanager
+def _kernel_env(**values):
+    "Environment variables the notebook's kernel inherits (papermill starts it from this process)."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items() if v is not None})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+def _execute(src: Path, paper: str, preset: str, inject: dict, resolved: dict, run_dir: Path,
+             progress: bool = False, processes: int = 1, threads: int | None = None) -> Path:
+    "Run the notebook in the existing, empty `run_dir`: params.yaml, the executed notebook, env.json, HTML."
+    import papermill
+    import yaml
     (run_dir / "params.yaml").write_text(yaml.safe_dump(dict(paper=paper, **resolved), sort_keys=False))
-    executed = run_dir / Path(entry["notebook"]).name
-    inject = dict({k: resolved[k] for k in params}, preset=preset, out_dir=str(run_dir))
-    env = dict(environment(), paper=paper, preset=preset, seed=resolved.get("seed"), started=stamp)
+    executed = run_dir / src.name
+    inject = dict(inject, preset=preset, out_dir=str(run_dir))
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    env = dict(environment(), paper=paper, preset=preset, seed=resolved.get("seed"), started=stamp, processes=processes)
     t0 = time.perf_counter()
     error = None
     try:
-        papermill.execute_notebook(str(src), str(executed), parameters=inject, cwd=str(run_dir),
-                                   progress_bar=progress, kernel_name="python3")
+        with _kernel_env(CXR_NB_PROCESSES=processes, OMP_NUM_THREADS=threads):
+            papermill.execute_notebook(str(src), str(executed), parameters=inject, cwd=str(run_dir),
+                                       progress_bar=progress, kernel_name="python3")
     except papermill.PapermillExecutionError as e:
         error = f"cell {e.exec_count} raised {e.ename}: {e.evalue}"
     env["minutes"] = round((time.perf_counter() - t0) / 60, 2)
@@ -184,6 +220,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="override one parameter (repeatable)")
     r.add_argument("--out", default="runs", help="folder for run folders (default: runs/)")
     r.add_argument("--progress", action="store_true", help="show papermill's progress bar")
+    r.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="train each fold/trial on N processes (DDP via Accelerate; N GPUs, or N CPU processes)")
+    w = sub.add_parser("sweep", help="run a paper notebook at every point of a grid, on Dask")
+    w.add_argument("paper", help=f"one of: {', '.join(PAPERS)}")
+    w.add_argument("-g", "--grid", action="append", required=True, metavar="KEY=VALUES",
+                   help="one axis: key=v1,v2,... or key=a..b (integers, inclusive); repeatable")
+    w.add_argument("--preset", default="smoke", help="smoke (default) or paper")
+    w.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help="a fixed parameter of every point (repeatable)")
+    w.add_argument("--out", default="runs", help="the sweep goes to <out>/<paper>/sweep-<name>/ (default: runs/)")
+    w.add_argument("--executor", choices=("dask", "local"), default="dask",
+                   help="dask (default): a Dask cluster; local: one point after another here")
+    w.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="address of a running dask.distributed scheduler (default: a LocalCluster on this machine)")
+    w.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: CPU count, at most 4)")
+    w.add_argument("--retries", type=int, default=2, help="extra attempts of a failing point (default 2)")
+    w.add_argument("--replicate", default="seed", help="the key whose values replicate a grid cell (default: seed)")
+    w.add_argument("--name", default=None, help="the sweep's folder name (default: a hash of its settings)")
+    w.add_argument("--processes", type=int, default=1, metavar="N", help="training processes per run (DDP)")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         try:
@@ -192,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cxr-nb: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
             return 2
         return 0
+    if a.cmd == "sweep":
+        return _sweep_cli(a)
     if bool(a.all) == bool(a.paper):
         ap.error(f"name one paper ({', '.join(PAPERS)}) or --all")
     if a.paper and a.paper not in PAPERS:
@@ -202,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     for paper in (list(PAPERS) if a.all else [a.paper]):
         t0 = time.perf_counter()
         try:
-            run = run_paper(paper, a.preset, params, a.out, progress=a.progress)
+            run = run_paper(paper, a.preset, params, a.out, progress=a.progress, processes=a.processes)
             print(f"{paper}: ok -> {run}")
             rows.append(dict(paper=paper, status="ok", minutes=round((time.perf_counter() - t0) / 60, 1), folder=str(run)))
         except (KeyError, TypeError, ValueError, OSError) as e:  # a user's mistake: one line, exit status 2
@@ -217,3 +274,230 @@ def main(argv: list[str] | None = None) -> int:
     if a.all:
         print(_summary(rows))
     return code
+
+# %% ../nbs/10_reproduce.ipynb #8417f4e8
+def _sweep_cli(a) -> int:
+    if a.paper not in PAPERS:
+        print(f"cxr-nb: unknown paper {a.paper!r}; valid: {', '.join(PAPERS)}", file=sys.stderr)
+        return 2
+    try:
+        res = run_sweep(a.paper, a.grid, a.preset, {k: _parse_value(v) for k, v in a.param}, a.out, a.executor,
+                        a.scheduler, a.workers, a.retries, a.replicate, a.name, a.processes)
+    except (KeyError, TypeError, ValueError, OSError) as e:
+        print(f"cxr-nb: {a.paper}: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
+    ok = int((res.runs.status == "ok").sum())
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(res.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}") if len(res.summary) else "(no metrics)")
+    print(f"{ok} of {len(res.runs)} runs finished -> {res.folder} (runs.csv, summary.csv)")
+    for _, r in res.runs[res.runs.status != "ok"].iterrows():
+        point = ",".join(f"{k}={r[k]}" for k in res.runs.columns[:list(res.runs.columns).index("status")])
+        print(f"  failed: {point} after {r.attempts} attempt(s): {r.error or 'see its attempt folders'}", file=sys.stderr)
+    return 0 if ok == len(res.runs) else 1
+
+# %% ../nbs/10_reproduce.ipynb #b4d6cb17
+def parse_grid(specs: Sequence[str], # `key=v1,v2,...` or `key=a..b` (integers a to b, inclusive), one per axis
+              ) -> dict:
+    "The sweep's axes, in the order given: key -> list of values (read like `-p` values)."
+    if isinstance(specs, str): specs = [specs]
+    grid = {}
+    for s in specs:
+        if not isinstance(s, str) or "=" not in s:
+            raise ValueError(f"grid axis {s!r} is not key=v1,v2 or key=a..b")
+        key, vals = (x.strip() for x in s.split("=", 1))
+        if not key.isidentifier(): raise ValueError(f"grid axis {s!r}: {key!r} is not a parameter name")
+        if key in grid: raise ValueError(f"grid axis {key!r} is given twice")
+        if ".." in vals and "," not in vals:
+            a, b = vals.split("..", 1)
+            try: a, b = int(a), int(b)
+            except ValueError: raise ValueError(f"grid axis {s!r}: a..b needs two integers") from None
+            if b < a: raise ValueError(f"grid axis {s!r}: {b} < {a}")
+            grid[key] = list(range(a, b + 1))
+        else:
+            values = [_parse_value(v.strip()) for v in vals.split(",")]
+            if any(v == "" for v in values): raise ValueError(f"grid axis {s!r} has an empty value")
+            if len(set(map(repr, values))) < len(values): raise ValueError(f"grid axis {s!r} repeats a value")
+            grid[key] = values
+    if not grid: raise ValueError("the sweep needs at least one grid axis (-g key=v1,v2)")
+    return grid
+
+def grid_points(grid: dict) -> list:
+    "Every combination of the grid's values (the last axis varying fastest), one dict each."
+    import itertools
+    return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+
+def _point_name(point: dict) -> str:
+    import re
+    return ",".join(f"{k}={re.sub(r'[^A-Za-z0-9_.+-]', '_', str(v))}" for k, v in point.items())
+
+
+# %% ../nbs/10_reproduce.ipynb #2dabe759
+def _sweep_point(spec: dict) -> dict:
+    "Run one grid point (on a Dask worker or here) in a new attempt folder; the first attempt to finish is counted."
+    point_dir = Path(spec["dir"])
+    done = point_dir / "done.json"
+    if done.exists(): return json.loads(done.read_text())  # an earlier attempt finished (its worker may have died since)
+    point_dir.mkdir(parents=True, exist_ok=True)
+    k = 1
+    while True:  # mkdir is atomic: two attempts never share a folder
+        att = point_dir / f"attempt-{k}"
+        try:
+            att.mkdir()
+            break
+        except FileExistsError:
+            k += 1
+    _execute(Path(spec["notebook"]), spec["paper"], spec["preset"], spec["inject"], spec["resolved"], att,
+             processes=spec["processes"], threads=spec.get("threads"))
+    rec = dict(point=spec["point"], attempt=att.name, folder=str(att), host=platform.node(),
+               finished=_dt.datetime.now().isoformat(timespec="seconds"))
+    tmp = att / "done.json"
+    tmp.write_text(json.dumps(rec))
+    try:
+        os.link(tmp, done)  # atomic and complete, refused when another attempt finished first
+    except FileExistsError:
+        return json.loads(done.read_text())
+    return rec
+
+def _metric_rows(metrics: dict) -> list:
+    "(metric, value) of each row of a run's paper-vs-run table (`ours`, or `run` / `value`)."
+    rows = []
+    for r in metrics.get("table", []):
+        v = next((r[c] for c in ("ours", "run", "value") if c in r), None)
+        if isinstance(v, dict): v = v.get("value")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and "metric" in r:
+            rows.append((str(r["metric"]), float(v)))
+    return rows
+
+def sweep_summary(runs, # one row per finished grid point: the grid keys, `metric`, `value`
+                  keys: Sequence[str], # the grid keys that define a cell (the replicate key left out)
+                  level: float = 0.95, # confidence level of the CI of the mean
+                 ) -> pd.DataFrame:
+    "Per grid cell and metric: runs, mean, sd, CV (sd / |mean|) and a t confidence interval of the mean."
+    from scipy import stats
+    if len(runs) == 0: return pd.DataFrame(columns=[*keys, "metric", "n", "mean", "sd", "cv", "ci_low", "ci_high"])
+    rows = []
+    for cell, g in runs.groupby([*keys, "metric"], sort=False, dropna=False):
+        cell = cell if isinstance(cell, tuple) else (cell,)
+        v = g["value"].to_numpy(dtype=float)
+        n, mean = len(v), float(v.mean())
+        sd = float(v.std(ddof=1)) if n > 1 else float("nan")
+        half = float(stats.t.ppf((1 + level) / 2, n - 1) * sd / n ** 0.5) if n > 1 else float("nan")
+        rows.append(dict(zip([*keys, "metric"], cell), n=n, mean=mean, sd=sd,
+                         cv=sd / abs(mean) if mean else float("nan"), ci_low=mean - half, ci_high=mean + half))
+    return pd.DataFrame(rows)
+
+@dataclass
+class SweepResult:
+    "A sweep's folder, one row per grid point (status, attempts, run folder) and the table per grid cell."
+    folder: Path
+    runs: "pd.DataFrame"
+    summary: "pd.DataFrame"
+
+def _dask_client(scheduler: str | None, workers: int | None):
+    from dask.distributed import Client, LocalCluster
+    if scheduler: return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    return Client(cluster), cluster
+
+def run_sweep(paper: str, # a key of `PAPERS`
+              grid, # {key: [values]} or ["key=v1,v2", "seed=0..7"] (see `parse_grid`)
+              preset: str = "smoke", # applied to every point
+              params: dict | None = None, # fixed parameters of every point
+              out: str | Path = "runs", # the sweep lands in `<out>/<paper>/sweep-<name>/`
+              executor: str = "dask", # "dask": a Dask cluster; "local": one point after another in this process
+              scheduler: str | None = None, # a `dask.distributed` scheduler address; None: a `LocalCluster` here
+              workers: int | None = None, # LocalCluster workers (default: CPU count, at most 4)
+              retries: int = 2, # extra attempts of a point whose notebook failed (a lost worker's point is always redone)
+              replicate: str = "seed", # the key whose values are replicates of one grid cell
+              name: str | None = None, # the sweep's folder name (default: a hash of paper, preset, params and grid)
+              processes: int = 1, # training processes per run (DDP)
+              progress: bool = True, # a progress bar over the points
+             ) -> SweepResult:
+    "Run a paper notebook at every grid point, each in its own run folder, on Dask; finished points are not redone."
+    import hashlib
+    if executor not in ("dask", "local"): raise ValueError(f"executor must be 'dask' or 'local', got {executor!r}")
+    if scheduler and executor != "dask": raise ValueError("a scheduler address needs executor='dask'")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0: raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    grid = grid if isinstance(grid, dict) else parse_grid(grid)
+    if not grid or any(not isinstance(v, (list, tuple)) or not v for v in grid.values()):
+        raise ValueError("grid must map each key to a non-empty list of values")
+    params = dict(params or {})
+    both = sorted(set(grid) & set(params))
+    if both: raise ValueError(f"{both} are both grid axes and fixed parameters")
+    cpus = os.cpu_count() or 1
+    if workers is None: workers = min(cpus, 4)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1: raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    points = grid_points(grid)
+    specs = []
+    for pt in points:  # every point's names and types checked before anything runs
+        src, inject, resolved = _prepare(paper, preset, dict(params, **pt), processes)
+        specs.append(dict(paper=paper, preset=preset, point=pt, inject=inject, resolved=resolved, processes=processes))
+    desc = dict(paper=paper, preset=preset, params=params, grid={k: list(v) for k, v in grid.items()})
+    name = name or hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    folder = Path(out).resolve() / paper / f"sweep-{name}"
+    _check_out(out, folder)
+    sweep_file = folder / "sweep.json"
+    if sweep_file.exists():
+        before = json.loads(sweep_file.read_text())
+        if {k: before.get(k) for k in desc} != json.loads(json.dumps(desc, default=str)):
+            raise FileExistsError(f"{folder} holds another sweep ({sweep_file}); give another --name")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        sweep_file.write_text(json.dumps(dict(desc, created=_dt.datetime.now().isoformat(timespec="seconds")), indent=2, default=str))
+    nb_copy = folder / src.name  # on the sweep's (shared) folder: workers on other machines read it there
+    if not nb_copy.exists(): nb_copy.write_bytes(src.read_bytes())
+    threads = max(1, cpus // workers) if executor == "dask" and not scheduler else None
+    for spec in specs:
+        spec.update(notebook=str(nb_copy), dir=str(folder / _point_name(spec["point"])), threads=threads)
+    todo = [s for s in specs if not (Path(s["dir"]) / "done.json").exists()]
+    errors = {}
+    if todo:
+        from fastprogress.fastprogress import progress_bar
+        pb = progress_bar(range(len(todo)), display=progress, leave=False)
+        if progress: pb.update(0)
+        n_done = 0
+        if executor == "local":
+            for s in todo:
+                for attempt in range(retries + 1):
+                    try:
+                        _sweep_point(s)
+                        errors.pop(s["dir"], None)
+                        break
+                    except Exception as e:
+                        errors[s["dir"]] = f"{type(e).__name__}: {e}"
+                n_done += 1
+                if progress: pb.update(n_done)
+        else:
+            from dask.distributed import as_completed
+            client, cluster = _dask_client(scheduler, workers)
+            try:
+                futs = {client.submit(_sweep_point, s, key=f"cxr-nb-{name}-{_point_name(s['point'])}", pure=False,
+                                      retries=retries): s for s in todo}
+                for f in as_completed(futs):
+                    if f.status != "finished":
+                        try: f.result()
+                        except Exception as e: errors[futs[f]["dir"]] = f"{type(e).__name__}: {e}"
+                    n_done += 1
+                    if progress: pb.update(n_done)
+            finally:
+                client.close()
+                if cluster is not None: cluster.close()
+    rows, values = [], []
+    for s in specs:
+        d = Path(s["dir"])
+        attempts = len(list(d.glob("attempt-*"))) if d.exists() else 0
+        row = dict(s["point"], status="failed", attempts=attempts, folder="", error=errors.get(s["dir"], ""))
+        if (d / "done.json").exists():
+            rec = json.loads((d / "done.json").read_text())
+            row.update(status="ok", folder=rec["folder"], error="")
+            m = json.loads((Path(rec["folder"]) / "metrics.json").read_text())
+            values += [dict(s["point"], metric=k, value=v) for k, v in _metric_rows(m)]
+        rows.append(row)
+    runs = pd.DataFrame(rows)
+    keys = [k for k in grid if k != replicate]
+    summary = sweep_summary(pd.DataFrame(values), keys)
+    runs.to_csv(folder / "runs.csv", index=False)
+    summary.to_csv(folder / "summary.csv", index=False)
+    return SweepResult(folder, runs, summary)
+

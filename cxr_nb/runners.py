@@ -7,23 +7,32 @@ Docs: https://cxr-nb.github.io/cxr_nb/runners.html.md"""
 # %% ../nbs/05b_runners.ipynb #dc41de17
 from __future__ import annotations
 
+import os
+import tempfile
 import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn as nn
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 import fastai.callback.progress  # registers the progress bar and `Learner.no_bar`
 import fastai.callback.schedule  # `Learner.fit_one_cycle`
-from fastai.torch_core import set_seed
+from fastai.torch_core import num_distrib, rank_distrib, set_seed
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.callback.progress import ProgressCallback
+from fastcore.basics import noop
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'predict_rows']
+__all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'TrainDistributed', 'distributed_fit',
+           'predict_rows']
 
 # %% ../nbs/05b_runners.ipynb #b349f3c3
 @dataclass
@@ -85,40 +94,109 @@ def _aligned_epochs(epochs: list, probs, name: str, run) -> np.ndarray | None:
         return None
     return stack
 
-def _run_many(runs: list, build, fit, predict, keep, name: str, on_error: str) -> ExperimentResult:
+def _train_one(build, fit, predict, tr_df, va_df, seed, precision, predict_here=True) -> dict:
+    "Build, fit (with DDP when this process is one of several) and predict one run."
+    set_seed(seed, reproducible=True)
+    learn = build(tr_df, va_df, seed)
+    cb = EpochPredictions()
+    learn.add_cb(cb)
+    try:
+        with learn.no_bar(), learn.no_logging(), distributed_fit(learn, precision):
+            if fit is None: learn.fit(1)
+            else: fit(learn)
+    finally:
+        learn.remove_cb(cb)
+    out = dict(history=_history(learn), epochs=getattr(cb, "epochs", []), learn=learn)  # history before get_preds resets the recorder
+    if predict_here:
+        with learn.no_bar(), _this_process_only(): probs, targs = (predict or _default_predict)(learn, va_df)
+        out.update(probs=np.asarray(probs, dtype=float), targs=np.asarray(targs),
+                   vocab=list(getattr(learn.dls, "vocab", None) or range(np.shape(probs)[1])))
+    return out
+
+def _rank_main(out_file, build, fit, predict, tr_df, va_df, seed, precision):
+    "One process of a launched run: all train together; the first predicts and saves the outcome and the weights."
+    if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
+    first = rank_distrib() == 0
+    r = _train_one(build, fit, predict, tr_df, va_df, seed, precision, predict_here=first)
+    if first:
+        learn = r.pop("learn")
+        r["state"] = {k: v.detach().cpu() for k, v in learn.model.state_dict().items()}
+        torch.save(r, out_file)
+
+def _rank_main_pickled(blob: bytes, out_file: str):
+    "`_rank_main` in a spawned process: the notebook's functions arrive by value (cloudpickle)."
+    import cloudpickle
+    _rank_main(out_file, *cloudpickle.loads(blob))
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def _start_method() -> str:
+    "fork (Accelerate's `notebook_launcher`) unless CUDA is already initialised here, which a forked process cannot use."
+    m = os.environ.get("CXR_NB_START_METHOD")
+    if m is not None:
+        if m not in ("fork", "spawn"): raise ValueError(f"CXR_NB_START_METHOD must be 'fork' or 'spawn', got {m!r}")
+        return m
+    return "spawn" if torch.cuda.is_available() and torch.cuda.is_initialized() else "fork"
+
+def _launch(processes, build, fit, predict, tr_df, va_df, seed, precision) -> dict:
+    "One run on `processes` processes: forked by Accelerate's `notebook_launcher`, or spawned by torch's elastic launcher."
+    args = (build, fit, predict, tr_df, va_df, seed, precision)
+    with tempfile.TemporaryDirectory(prefix="cxr_nb_ddp_") as d:
+        f = Path(d) / "outcome.pt"
+        port = _free_port()
+        if _start_method() == "fork":  # the notebook's functions need no pickling
+            from accelerate import notebook_launcher
+            notebook_launcher(_rank_main, args=(str(f), *args), num_processes=processes, use_port=str(port))
+        else:  # e.g. a notebook that trained a segmenter on this GPU before: fresh processes, functions sent by value
+            import cloudpickle
+            from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+            cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=f"cxr_nb_{port}",
+                               rdzv_backend="static", rdzv_endpoint=f"127.0.0.1:{port}", rdzv_configs={"rank": 0},
+                               max_restarts=0, start_method="spawn", monitor_interval=0.1)
+            elastic_launch(cfg, entrypoint=_rank_main_pickled)(cloudpickle.dumps(args), str(f))
+        if not f.exists(): raise RuntimeError(f"the {processes} training processes ended without an outcome")
+        return torch.load(f, weights_only=False)
+
+def _run_many(runs: list, build, fit, predict, keep, name: str, on_error: str, processes=None,
+              precision: str = "auto") -> ExperimentResult:
     if on_error not in ("raise", "collect"):
         raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
-    preds, hists, fails, vocab, epoch_probs, last = [], [], [], [], {}, None
+    processes = _processes(processes)
+    if precision not in ("auto", "fp16", "bf16", "no"):
+        raise ValueError(f"precision must be 'auto', 'fp16', 'bf16' or 'no', got {precision!r}")
+    launch = processes > 1 and num_distrib() <= 1  # already one of several processes (torchrun, accelerate launch): train here
+    preds, hists, fails, vocab, epoch_probs, last, last_state = [], [], [], [], {}, None, None
     pb = progress_bar(runs)
     for run, seed, tr_df, va_df in pb:
         try:
-            set_seed(seed, reproducible=True)
-            learn = build(tr_df, va_df, seed)
-            cb = EpochPredictions()
-            learn.add_cb(cb)
-            try:
-                with learn.no_bar(), learn.no_logging():
-                    if fit is None: learn.fit(1)
-                    else: fit(learn)
-            finally:
-                learn.remove_cb(cb)
-            h = _history(learn)  # before predicting: get_preds resets the recorder
-            with learn.no_bar(): probs, targs = (predict or _default_predict)(learn, va_df)
-            vocab = list(getattr(learn.dls, "vocab", None) or range(np.shape(probs)[1]))
-            p = _prediction_frame(probs, targs, vocab, va_df, keep)
+            if launch:
+                r = _launch(processes, build, fit, predict, tr_df, va_df, seed, precision)
+                last_state = (tr_df, va_df, seed, r.pop("state"))
+            else:
+                r = _train_one(build, fit, predict, tr_df, va_df, seed, precision)
+                last = r["learn"]
+            vocab, h = r["vocab"], r["history"]
+            p = _prediction_frame(r["probs"], r["targs"], vocab, va_df, keep)
             for frame in (p, h):
                 frame.insert(0, "seed", seed)
                 frame.insert(0, name, run)
             preds.append(p)
             hists.append(h)
-            epoch_probs[run] = _aligned_epochs(getattr(cb, "epochs", []), probs, name, run)
-            last = learn
+            epoch_probs[run] = _aligned_epochs(r["epochs"], r["probs"], name, run)
             pb.comment = f"{name} {run} done"
         except Exception as e:
             if on_error == "raise":
                 raise RuntimeError(f"{name} {run} (seed {seed}) failed: {type(e).__name__}: {e}") from e
             warnings.warn(f"{name} {run} (seed {seed}) failed: {type(e).__name__}: {e}")
             fails.append({name: run, "seed": seed, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+    if launch and last_state is not None:  # the last finished run's learner, rebuilt here with its trained weights
+        tr_df, va_df, seed, state = last_state
+        last = build(tr_df, va_df, seed)
+        last.model.load_state_dict(state)
     cat = lambda fs: pd.concat(fs, ignore_index=True) if fs else pd.DataFrame()
     return ExperimentResult(cat(preds), cat(hists), pd.DataFrame(fails, columns=[name, "seed", "error", "traceback"]),
                             vocab, epoch_probs, last)
@@ -133,6 +211,8 @@ def run_folds(
     predict: Callable | None = None,  # (learn, valid_df) -> (probs, targets); default: test_dl of valid_df
     keep: Sequence[str] = ("patient_id", "path"),  # columns copied into the predictions
     on_error: str = "raise",  # "raise": a failing fold stops the run; "collect": report it in `failures` and go on
+    processes: int | None = None,  # training processes per fold (DDP); None: `CXR_NB_PROCESSES` (`cxr-nb run --processes`), else 1
+    precision: str = "auto",  # mixed precision: "auto" (fp16 on CUDA), "fp16", "bf16", "no"
 ) -> ExperimentResult:
     "k-fold cross-validation: each fold is held out once; returns every held-out prediction and epoch."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"run_folds: df must be a DataFrame, got {type(df).__name__}")
@@ -142,7 +222,7 @@ def run_folds(
     absent = [f for f in folds if f not in present]
     if absent: raise ValueError(f"run_folds: folds {absent} are not in column {fold_col!r} (present: {present})")
     runs = [(f, seed, df[df[fold_col] != f], df[df[fold_col] == f]) for f in folds]
-    return _run_many(runs, build, fit, predict, keep, "fold", on_error)
+    return _run_many(runs, build, fit, predict, keep, "fold", on_error, processes, precision)
 
 def run_trials(
     train_df: pd.DataFrame,  # training images (the same in every trial)
@@ -153,11 +233,89 @@ def run_trials(
     predict: Callable | None = None,  # (learn, valid_df) -> (probs, targets)
     keep: Sequence[str] = ("patient_id", "path"),  # columns copied into the predictions
     on_error: str = "raise",  # "raise": a failing trial stops the run; "collect": report it in `failures` and go on
+    processes: int | None = None,  # training processes per trial (DDP); None: `CXR_NB_PROCESSES`, else 1
+    precision: str = "auto",  # mixed precision: "auto" (fp16 on CUDA), "fp16", "bf16", "no"
 ) -> ExperimentResult:
     "Repeated trials with different seeds on a fixed split; returns every trial's predictions and epochs."
     if len(seeds) == 0: raise ValueError("run_trials: seeds is empty; give at least one seed")
     runs = [(i, s, train_df, valid_df) for i, s in enumerate(seeds)]
-    return _run_many(runs, build, fit, predict, keep, "trial", on_error)
+    return _run_many(runs, build, fit, predict, keep, "trial", on_error, processes, precision)
+
+# %% ../nbs/05b_runners.ipynb #21cbb909
+def _processes(processes) -> int:
+    "The processes asked for: `processes`, else `CXR_NB_PROCESSES` (set by `cxr-nb run --processes`), else 1."
+    if processes is None:
+        env = os.environ.get("CXR_NB_PROCESSES", "1")
+        try: processes = int(env)
+        except ValueError: raise ValueError(f"CXR_NB_PROCESSES must be an int >= 1, got {env!r}") from None
+    if isinstance(processes, bool) or not isinstance(processes, (int, np.integer)) or processes < 1:
+        raise ValueError(f"processes must be an int >= 1, got {processes!r}")
+    return int(processes)
+
+def _precision(precision: str, learn: Learner) -> str | None:
+    "The mixed precision to train in: 'fp16' / 'bf16', or None (full precision)."
+    if precision not in ("auto", "fp16", "bf16", "no"):
+        raise ValueError(f"precision must be 'auto', 'fp16', 'bf16' or 'no', got {precision!r}")
+    if precision == "no": return None
+    try: cuda = next(learn.model.parameters()).is_cuda or learn.dls.device.type == "cuda"
+    except (StopIteration, AttributeError): cuda = False
+    if precision == "auto": return "fp16" if cuda else None
+    return precision
+
+class _CPUSafeDistributedDL(DistributedDL):
+    "fastai's `DistributedDL`, whose index broadcast also works with the gloo backend (CPU processes)."
+    def _broadcast(self, t, rank):
+        if torch.distributed.get_backend() == "nccl": return super()._broadcast(t, rank)
+        t = torch.tensor(t, dtype=torch.long)
+        torch.distributed.broadcast(t, rank)
+        return t.tolist()
+
+@contextmanager
+def _this_process_only():
+    "Inside, fastai sees one process: nothing is gathered across processes, each validates and predicts on its own."
+    old = os.environ.get("WORLD_SIZE")
+    os.environ["WORLD_SIZE"] = "1"
+    try: yield
+    finally:
+        if old is None: os.environ.pop("WORLD_SIZE", None)
+        else: os.environ["WORLD_SIZE"] = old
+
+class TrainDistributed(DistributedTrainer):
+    "fastai's `DistributedTrainer` (DDP through Accelerate) on the training batches; every process validates on the whole validation set."
+    def before_fit(self):
+        self.learn.model = self.accelerator.prepare(
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.model) if self.sync_bn else self.model)
+        self.old_dls = list(self.dls)
+        self.learn.dls.loaders = [self._wrap_dl(self.dls.loaders[0]), *self.dls.loaders[1:]]
+        if rank_distrib(): self.learn.logger = noop
+    def _wrap_dl(self, dl):
+        return dl if isinstance(dl, DistributedDL) else _CPUSafeDistributedDL(dl, device=self.learn.model.device)
+    def before_validate(self):
+        self._local = _this_process_only()
+        self._local.__enter__()
+    def after_validate(self): self._local.__exit__(None, None, None)
+
+@contextmanager
+def distributed_fit(learn: Learner, # the learner about to be trained
+                    precision: str = "auto", # "auto" (fp16 on CUDA, full precision on a CPU), "fp16", "bf16", "no"
+                   ):
+    "Train `learn` inside this block with DDP when the process is one of several (torchrun, `accelerate launch`, `notebook_launcher`), in mixed precision on CUDA."
+    from fastai.callback.fp16 import MixedPrecision
+    mp = _precision(precision, learn)
+    added = []
+    if mp and not any(isinstance(cb, MixedPrecision) for cb in learn.cbs):
+        cb = MixedPrecision(amp_mode=mp)
+        learn.add_cb(cb); added.append(cb)
+    if num_distrib() > 1:
+        cuda = torch.cuda.is_available() and learn.dls.device is not None and torch.device(learn.dls.device).type == "cuda"
+        cb = TrainDistributed(sync_bn=cuda, cpu=not cuda)
+        learn.add_cb(cb); added.append(cb)
+        if rank_distrib(): learn.remove_cb(ProgressCallback)
+    try:
+        yield learn
+    finally:
+        for cb in added: learn.remove_cb(cb)
+
 
 # %% ../nbs/05b_runners.ipynb #8df47030
 def predict_rows(learn: Learner, # a trained learner
