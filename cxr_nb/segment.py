@@ -565,7 +565,8 @@ class Segmenter:
     def segment(self, items, bs:int=8, post:bool=True, progress:bool=True, on_bad:str="skip", threshold:float=None) -> list:
         "One dict {structure: bool mask at the image's own size} per item (None for unreadable files)."
         return [None if lab is None else self.masks(lab)
-                for lab in self.label_maps(items, bs, post, progress, on_bad, threshold)]
+                for lab in self.label_maps(items, bs, post, progress, on_bad,
+                                           **({} if threshold is None else {"threshold": threshold}))]
 
 # %% ../nbs/04_segment.ipynb #2be26192
 def train_segmenter(train:pd.DataFrame, # rows to train on (`path` + mask columns)
