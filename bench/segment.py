@@ -17,7 +17,12 @@ seconds; test images / seconds of the model's forward passes at batch 8).
 Also reported: the Dice of the JSRT-trained segmenter on phantoms (`cxr_nb.phantom`), and with
 --opacity-minutes M an opacity segmenter trained and tested on ../shared/data/covid_opacity (seeded
 stratified 70/30 split) and on phantom pneumonia: Dice on the positive cases and case-level TPR/TNR
-of the box rule (positive when a box of >= --min-area pixels at 256 px remains).
+of the box rule (positive when a box of >= --min-area pixels at 256 px remains), and the F1 of Chang &
+Huang's overlap rule (a true positive needs a predicted box overlapping a true one). The opacity recipe
+(--opacity-recipe) is by default Chang & Huang's: pixel cross-entropy, batch control (half of every
+batch with an opacity), flip / rotation / contrast augmentation, Adam at a constant rate, a small U-Net
+(--opacity-width 8, --opacity-depth 3, stride 1) at --opacity-size 64 px; "lung" is the lung
+segmenter's recipe (Dice + CE, one-cycle AdamW, CPU_UNET at 256 px) that found nothing in 2 minutes.
 
 The last line printed is one JSON object: dice_lungs, dice_heart, peer_dice_lungs, peer_dice_heart,
 train_img_s, peer_train_img_s, infer_img_s, minutes (and more).
@@ -42,9 +47,9 @@ from cxr_nb.datasets import load_covid_opacity, load_jsrt, read_mask
 from cxr_nb.io import find_dataset
 from cxr_nb.phantom import make_phantom
 from cxr_nb.phantom_layouts import write_jsrt_layout
-from cxr_nb.boxes import case_positive, mask_to_boxes
-from cxr_nb.metrics import binary_counts, recall, tnr
-from cxr_nb.segment import Segmenter, dice_score, evaluate_segmenter, seg_arrays, train_segmenter
+from cxr_nb.boxes import case_outcome, case_positive, mask_to_boxes, outcome_target_pred
+from cxr_nb.metrics import binary_counts, f1, recall, tnr
+from cxr_nb.segment import Segmenter, dice_score, evaluate_segmenter, paper_seg_aug, seg_arrays, train_segmenter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,6 +75,11 @@ def parse_args():
     p.add_argument("--phantoms", type=int, default=40, help="phantoms to score the JSRT segmenter on (0: skip)")
     p.add_argument("--opacity-minutes", type=float, default=0.0, help="train/test the opacity segmenters (0: skip)")
     p.add_argument("--min-area", type=int, default=100, help="box rule: smallest opacity component (pixels at 256 px)")
+    p.add_argument("--opacity-recipe", choices=("paper", "lung"), default="paper",
+                   help="paper: Chang & Huang's (CE, batch control, flip, constant Adam, small U-Net); lung: the lung recipe")
+    p.add_argument("--opacity-size", type=int, default=64, help="paper recipe: training size of the opacity U-Net")
+    p.add_argument("--opacity-width", type=int, default=8, help="paper recipe: U-Net width")
+    p.add_argument("--opacity-depth", type=int, default=3, help="paper recipe: U-Net depth")
     p.add_argument("--save", default="", help="save our JSRT segmenter here (Segmenter file)")
     return p.parse_args()
 
@@ -142,18 +152,37 @@ def run_phantoms(seg: Segmenter, n: int, out: dict):
 
 def _opacity_scores(seg: Segmenter, imgs, true_masks, min_area: int, prefix: str, out: dict):
     labs = seg.label_maps(list(imgs), progress=False)
-    dices, pred_pos, true_pos = [], [], []
+    dices, pred_pos, true_pos, overlap = [], [], [], []
     for lab, t in zip(labs, true_masks):
         p = lab == 1
         scale = (256 / max(p.shape)) ** 2   # min_area is given at 256 px
-        pred_pos.append(case_positive(mask_to_boxes(p, min_area=int(round(min_area / scale)))))
+        boxes = mask_to_boxes(p, min_area=int(round(min_area / scale)))
+        pred_pos.append(case_positive(boxes))
         true_pos.append(bool(t.any()))
+        overlap.append(outcome_target_pred(case_outcome(mask_to_boxes(t), boxes)))
         if t.any(): dices.append(dice_score(p, t))
     r = dict(**binary_counts(true_pos, pred_pos), tpr=recall(true_pos, pred_pos), tnr=tnr(true_pos, pred_pos))
+    ot, op = [a for a, _ in overlap], [b for _, b in overlap]
     out.update({f"{prefix}_dice": float(np.mean(dices)), f"{prefix}_tpr": r["tpr"], f"{prefix}_tnr": r["tnr"],
-                f"{prefix}_counts": {k: r[k] for k in ("tp", "fn", "tn", "fp")}})
+                f"{prefix}_counts": {k: r[k] for k in ("tp", "fn", "tn", "fp")}, f"{prefix}_f1_overlap": f1(ot, op),
+                f"{prefix}_counts_overlap": binary_counts(ot, op)})
     print(f"{prefix}: Dice (positive cases, n={len(dices)}) {np.mean(dices):.3f}; box rule (min area {min_area} px at 256): "
-          f"TPR {r['tpr']:.3f} TNR {r['tnr']:.3f} (tp={r['tp']} fn={r['fn']} tn={r['tn']} fp={r['fp']})", flush=True)
+          f"TPR {r['tpr']:.3f} TNR {r['tnr']:.3f} (tp={r['tp']} fn={r['fn']} tn={r['tn']} fp={r['fp']}); with the overlap "
+          f"rule F1 {f1(ot, op):.3f} {binary_counts(ot, op)}", flush=True)
+
+
+def _steps(learn, prefix: str, out: dict):
+    st = learn.train_stats
+    out.update({f"{prefix}_steps": int(st["steps"]), f"{prefix}_train_img_s": round(st["images_per_s"], 1)})
+    print(f"{prefix}: {st['steps']} steps, {st['images']} images in {st['seconds']:.0f}s ({st['images_per_s']:.1f} img/s)", flush=True)
+
+
+def _opacity_recipe(args) -> dict:
+    "train_segmenter arguments of the opacity recipe."
+    if args.opacity_recipe == "lung":
+        return dict(size=256, lr=args.lr, bs=args.bs, width=args.width, depth=args.depth, stride=args.stride)
+    return dict(size=args.opacity_size, lr=args.lr, bs=6, width=args.opacity_width, depth=args.opacity_depth, stride=1,
+                loss="ce", batch_control=3, aug=paper_seg_aug(), schedule="constant", wd=0.)
 
 
 def run_opacity(args, out: dict):
@@ -167,8 +196,11 @@ def run_opacity(args, out: dict):
     test, train = df.loc[sorted(test_idx)], df.drop(index=test_idx)
     print(f"covid_opacity: train {len(train)} ({int(train.label.sum())} with opacity), test {len(test)} "
           f"({int(test.label.sum())} with opacity)", flush=True)
-    seg, learn = train_segmenter(train, structures=("opacity",), size=256, minutes=args.opacity_minutes, lr=args.lr,
-                                 bs=args.bs, seed=args.seed, progress=False, width=args.width, depth=args.depth, stride=args.stride)
+    recipe = _opacity_recipe(args)
+    print(f"opacity recipe {args.opacity_recipe}: " + ", ".join(f"{k}={v}" for k, v in recipe.items() if k != "aug"), flush=True)
+    seg, learn = train_segmenter(train, structures=("opacity",), minutes=args.opacity_minutes, seed=args.seed,
+                                 progress=False, **recipe)
+    _steps(learn, "covid_opacity", out)
     _opacity_scores(seg, test.path, [read_mask(m) for m in test.mask_opacity], args.min_area, "covid_opacity", out)
     # phantoms: half without opacity, half with 1-3 opacity regions
     def phantoms(seeds):
@@ -181,8 +213,12 @@ def run_opacity(args, out: dict):
     ims, ms = phantoms(range(1000, 1160))
     x = torch.from_numpy(np.stack([np.rint(np.clip(i, 0, 1) * 255).astype(np.uint8) for i in ims]))[:, None]
     y = torch.from_numpy(np.stack(ms).astype(np.uint8))
-    seg_p, _ = train_segmenter(None, structures=("opacity",), size=256, minutes=args.opacity_minutes, lr=args.lr,
-                               bs=args.bs, seed=args.seed, arrays=(x, y), progress=False, width=args.width, depth=args.depth, stride=args.stride)
+    if recipe["size"] != 256:   # the arrays at the training size (area for the image, nearest for the mask)
+        x = torch.nn.functional.interpolate(x.float(), size=recipe["size"], mode="area").round().to(torch.uint8)
+        y = torch.nn.functional.interpolate(y[:, None].float(), size=recipe["size"], mode="nearest")[:, 0].to(torch.uint8)
+    seg_p, learn_p = train_segmenter(None, structures=("opacity",), minutes=args.opacity_minutes, seed=args.seed,
+                                     arrays=(x, y), progress=False, **recipe)
+    _steps(learn_p, "phantom_opacity", out)
     ims_t, ms_t = phantoms(range(5000, 5080))
     _opacity_scores(seg_p, [np.asarray(i, np.float32) for i in ims_t], ms_t, args.min_area, "phantom_opacity", out)
 

@@ -11,7 +11,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/dataloaders.html.md"""
 
 # %% auto #0
 __all__ = ['anatomy_aug', 'resolve_structures', 'label_map', 'LabelMapReader', 'segmentation_dls', 'classification_dls',
-           'multilabel_dls', 'image_mask_dls']
+           'multilabel_dls', 'image_mask_dls', 'batch_control_batches', 'BatchControlSampler', 'BatchControlDL']
 
 # %% ../nbs/03c_dataloaders.ipynb #75901b4f
 import logging
@@ -246,3 +246,95 @@ def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a 
                        getters=[ColReader("path"), noop, get_y], splitter=ColSplitter("is_valid"),
                        **_tfms(size, flip, aug, resize_method, item_tfms, batch_tfms))
     return dblock.dataloaders(df, bs=bs, num_workers=_default_workers() if num_workers is None else num_workers, **kwargs)
+
+# %% ../nbs/03c_dataloaders.ipynb #b5f26e0a
+from typing import Sequence
+
+import torch
+from fastai.data.core import TfmdDL
+
+# %% ../nbs/03c_dataloaders.ipynb #f87f53ef
+class _Stream:
+    "Endless stream of `idxs` in successive random permutations."
+    def __init__(self, idxs: np.ndarray, rng: np.random.Generator):
+        self.idxs, self.rng, self.buf = np.asarray(idxs), rng, np.empty(0, dtype=int)
+    def take(self, m: int) -> np.ndarray:
+        while len(self.buf) < m: self.buf = np.concatenate([self.buf, self.rng.permutation(self.idxs)])
+        out, self.buf = self.buf[:m], self.buf[m:]
+        return out
+
+def batch_control_batches(
+    labels: Sequence[int] | np.ndarray,  # 0/1 (or bool) label of every training image
+    bs: int,  # batch size B
+    k: int | None,  # positives per batch (0..B); None: RAND, ordinary shuffled batches
+    n_batches: int | None = None,  # batches to make (default: len(labels) // bs)
+    seed: int | Sequence[int] = 0,  # seed of the draw
+) -> list[list[int]]:
+    "Index lists of `n_batches` batches of size `bs`, each with exactly `k` positives (Chang & Huang 2022)."
+    labels = np.asarray(labels).astype(bool)
+    if n_batches is None: n_batches = len(labels) // bs
+    rng = np.random.default_rng(seed)
+    if k is None:
+        stream = _Stream(np.arange(len(labels)), rng)
+        return [stream.take(bs).tolist() for _ in range(n_batches)]
+    if not 0 <= k <= bs: raise ValueError(f"batch control: k={k} positives do not fit in a batch of {bs}")
+    pos, neg = np.flatnonzero(labels), np.flatnonzero(~labels)
+    if k > 0 and len(pos) == 0: raise ValueError("batch control: k > 0 but the training labels have no positive")
+    if k < bs and len(neg) == 0: raise ValueError("batch control: k < bs but the training labels have no negative")
+    pos_s, neg_s = _Stream(pos, rng), _Stream(neg, rng)
+    batches = []
+    for _ in range(n_batches):
+        b = np.concatenate([pos_s.take(k), neg_s.take(bs - k)])
+        batches.append(rng.permutation(b).tolist())
+    return batches
+
+# %% ../nbs/03c_dataloaders.ipynb #164216c3
+class BatchControlSampler(torch.utils.data.Sampler):
+    "PyTorch batch sampler of `steps` batches per epoch with exactly `k` positives each (`k=None`: RAND)."
+    def __init__(self,
+        labels: Sequence[int] | np.ndarray,  # 0/1 label of every training image
+        bs: int,  # batch size
+        k: int | None,  # positives per batch; None: RAND
+        steps: int | None = None,  # batches per epoch (default: len(labels) // bs)
+        seed: int = 0,  # base seed; epoch e uses (seed, e)
+    ):
+        self.labels, self.bs, self.k, self.seed = np.asarray(labels), bs, k, seed
+        self.steps = steps or len(self.labels) // bs
+        self.epoch = 0
+    def __iter__(self):
+        batches = batch_control_batches(self.labels, self.bs, self.k, self.steps, seed=(self.seed, self.epoch))
+        self.epoch += 1
+        return iter(batches)
+    def __len__(self): return self.steps
+
+# %% ../nbs/03c_dataloaders.ipynb #488cadd5
+class BatchControlDL(TfmdDL):
+    "fastai training `TfmdDL` whose batches hold exactly `k` positives (`k=None`: RAND); an epoch is `steps` batches."
+    def __init__(self,
+        dataset=None,  # the training dataset (fastai `Datasets` or any indexable)
+        labels: Sequence[int] | np.ndarray | None = None,  # 0/1 label of every item of `dataset`
+        k: int | None = None,  # positives per batch; None: RAND
+        steps: int | None = None,  # batches per epoch (default: len(dataset) // bs)
+        seed: int = 0,  # base seed; epoch e uses (seed, e)
+        bs: int = 64,  # batch size
+        **kwargs,  # passed to `TfmdDL`
+    ):
+        kwargs.pop("shuffle", None); kwargs.pop("drop_last", None)
+        super().__init__(dataset, bs=bs, shuffle=False, drop_last=True, **kwargs)
+        if labels is None: raise ValueError("BatchControlDL needs the 0/1 `labels` of the training items")
+        labels = np.asarray(labels)
+        if len(labels) != len(dataset):
+            raise ValueError(f"BatchControlDL: {len(labels)} labels for a dataset of {len(dataset)} items")
+        self.labels, self.k, self.seed, self.epoch = labels, k, seed, 0
+        self.steps = steps or len(labels) // bs
+        self.n = self.steps * bs
+
+    def get_idxs(self):
+        batches = batch_control_batches(self.labels, self.bs, self.k, self.steps, seed=(self.seed, self.epoch))
+        self.epoch += 1
+        return [i for b in batches for i in b]
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        if cls is None or issubclass(cls, BatchControlDL):
+            for a in ("labels", "k", "steps", "seed"): kwargs.setdefault(a, getattr(self, a))
+        return super().new(dataset, cls, **kwargs)

@@ -98,6 +98,40 @@ PAPERS: dict[str, dict] = {
                          eq7="weight n on the pneumoconiosis class, 1 on normal, in the cross-entropy (Eq. 7)",
                          resnet_head="average pooling and one fully connected layer (2.2.1), not fastai's two-layer head"),
     ),
+    "chang2022": dict(
+        notebook="papers/chang2022_batch_control.ipynb",
+        title="Chang & Huang 2022: opacity U-Net to boxes, batch control (P100...P17, RAND) and sensitivity regulation",
+        presets=dict(
+            smoke={},
+            paper=dict(n_images=None, positive_frac=0.22, test_per_class=229, valid_per_class=229, img_size=256,
+                       unet_width=64, unet_depth=4, schemes="P100,P83,P66,P50,P33,P17,RAND", trials=8, steps=60000, bs=6,
+                       flip=True, max_rotate=15.0, contrast=0.4, focal_schemes="RAND"),
+        ),
+        sources=dict(
+            n_images="the whole RSNA set: 25,684 frontal radiographs (Datasets)",
+            positive_frac="lung opacity in 5659 of 25,684 images; RAND batches about 22 % positive (Datasets, BCM)",
+            test_per_class="458 test images, lung opacity 229 and no lung opacity 229 (Datasets)",
+            schemes="seven schemes P100, P83, P66, P50, P33, P17 and RAND, batch size six (BCM)",
+            trials="eight trials for each combination (Training, prediction, and evaluation)",
+            steps="training steps, 60,000 (Training, prediction, and evaluation)",
+            bs="batch size, 6 (Training, prediction, and evaluation)",
+            flip="random image flipping (Training, prediction, and evaluation)",
+            max_rotate="rotation angle (15 to -15 degrees) (Training, prediction, and evaluation)",
+            contrast="contrast adjustments (0.6-1.4) (Training, prediction, and evaluation)",
+            focal_schemes="the supplement compares cross-entropy and focal loss for RAND (Discussion, Supplement Table 1)",
+            valid_per_class="ours: the paper has no validation set", img_size="ours: the paper gives no input size",
+            unet_width="ours: the paper cites Ronneberger's U-Net (64 channels at the top) and gives no width",
+            unet_depth="ours: Ronneberger's U-Net has 4 down-samplings; the paper gives no depth",
+            lr="ours: the paper names Adam and no learning rate", min_area="ours: the paper gives no minimum box size",
+            focal_gamma="ours: the supplement gives no focal exponent"),
+        assumptions=dict(optimiser="Adam (the paper) at a constant learning rate, no weight decay (the paper gives neither)",
+                         loss="pixel-wise cross-entropy over background and opacity (the paper: cross-entropy)",
+                         masks="RSNA gives boxes only: the filled boxes are the training masks",
+                         counts="the four outcomes of the overlap rule enter the usual formulas; a positive case whose "
+                                "predicted boxes all miss is an FP (Fig. 4b), so it counts in neither TPR's numerator nor denominator",
+                         decision="a pixel is opacity when its probability is at least 0.5 (argmax); predicted holes are filled",
+                         unet="padded convolutions with batch norm (the paper's Fig. 3 is the classic U-Net)"),
+    ),
 }
 "The paper notebooks: path under `nbs/`, title, presets (values that differ from the notebook's defaults) and the source of each `paper` value."
 

@@ -483,11 +483,46 @@ def _add_opacity(A, mask, q, strength, sigma):
     A += strength * q["air"] * _smooth(mask.astype(np.float32), sigma)
 
 
-def _finding(name, rng, A, masks, ctx, q, size):
-    "Draw one finding into the attenuation map `A`; returns its mask."
+def _consolidation(rng, A, lung, ctx, q, size):
+    """Pneumonia-like consolidation in `lung`: a dense region that replaces most of the lung air, fades into the
+    lung over a few millimetres, stops at the pleura, may show air bronchograms; RSNA-sized. Returns its mask."""
+    ys, xs = np.nonzero(lung)
+    if len(xs) == 0: return np.zeros(A.shape, bool)
+    lw, lh = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    c = _lung_point(rng, lung, ctx, 0.3, 0.9)
+    # RSNA boxes are about a fifth of the image wide and a third high (Chang & Huang Fig. 1: 213 x 379 and
+    # 256 x 453 of 1024): here 45-80 % of the lung's width and 30-55 % of its height, taller than wide
+    rx, ry = _u(rng, 0.22, 0.4) * lw, _u(rng, 0.15, 0.28) * lh
+    ang = np.linspace(0, 2 * np.pi, 12, endpoint=False) + rng.uniform(0, 2 * np.pi)
+    rad = 1 + 0.3 * rng.uniform(-1, 1, 12)
+    poly = _closed_spline(np.stack([c[0] + rx * rad * np.cos(ang), c[1] + ry * rad * np.sin(ang)], 1), 6)
+    core = _fill_px(A.shape, poly).astype(np.float32)
+    field = _smooth(core, 0.18 * min(rx, ry))                     # edges fading into the lung
+    field = np.clip(field / max(float(field.max()), 1e-6), 0, 1)
+    field *= 0.85 + 0.15 * _noise_field(rng, size, 12)              # mottled, not flat
+    field *= _smooth(lung.astype(np.float32), 0.6)                   # stops at the pleura
+    dense = field.copy()
+    if rng.random() < 0.6:                                           # air bronchograms: dark branching tubes
+        br = np.zeros(A.shape, np.uint8)
+        hx = float(xs.min() if xs.mean() > A.shape[1] / 2 else xs.max())   # towards the hilum (medial side)
+        for _ in range(int(rng.integers(2, 5))):
+            t = rng.uniform(-0.6, 0.6)
+            p0 = (c[0] + 0.9 * rx * np.sign(hx - c[0]) * np.cos(t), c[1] - 0.9 * ry * np.sin(t))
+            p1 = (c[0] - 0.5 * rx * np.sign(hx - c[0]) * np.cos(t + rng.uniform(-0.4, 0.4)), c[1] + 0.5 * ry * rng.uniform(-1, 1))
+            cv2.line(br, tuple(int(v * 16) for v in p0), tuple(int(v * 16) for v in p1), 255,
+                     max(int(round(0.012 * size)), 1), cv2.LINE_AA, 4)
+        dense -= 0.35 * _smooth(br.astype(np.float32) / 255, 0.6) * (field > 0.6)
+    A += _u(rng, 0.75, 1.0) * q["air"] * np.clip(dense, 0, 1)
+    A -= q["vessel"] * ctx["vessels"] * np.clip(field, 0, 1) * 0.8     # vessels vanish inside (silhouette)
+    return (field > 0.5) & lung
+
+
+def _finding(name, rng, A, masks, ctx, q, size, side=None):
+    "Draw one finding into the attenuation map `A` (in lung `side`, default a random one); returns its mask."
     lungs = masks["right_lung"] | masks["left_lung"]
     sx = q["sx"]
-    side = "right_lung" if rng.random() < 0.5 else "left_lung"
+    pick = "right_lung" if rng.random() < 0.5 else "left_lung"
+    side = side or pick
     lung = masks[side]
     if name == "Nodule":
         c = _lung_point(rng, lungs, ctx, 0.1, 0.8)
@@ -498,10 +533,7 @@ def _finding(name, rng, A, masks, ctx, q, size):
         m = _fill_px(A.shape, _blob(rng, c, _u(rng, 0.08, 0.15) * sx, 0.3)) & ctx["lung_full"].astype(bool)
         _add_opacity(A, m, q, _u(rng, 0.5, 0.85), 1.2)
     elif name in ("Consolidation", "Lung Opacity"):
-        c = _lung_point(rng, lung, ctx, 0.3, 0.95)
-        m = _fill_px(A.shape, _blob(rng, c, _u(rng, 0.12, 0.28) * sx, 0.45)) & lung
-        tex = 0.75 + 0.25 * _noise_field(rng, size, 16)
-        A += _u(rng, 0.35, 0.75) * q["air"] * _smooth(m.astype(np.float32), 0.02 * sx) * tex
+        m = _consolidation(rng, A, masks[side], ctx, q, size)
     elif name == "Infiltration":
         zone = (ctx["Y"] > _u(rng, 0.3, 0.6)) & lung
         f = _noise_field(rng, size, 20)
@@ -617,7 +649,10 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
         b = _box(m)
         boxes[f] = [b] if b else []
     if n_opacities:
-        ms = [_finding("Lung Opacity", rng, A, masks, ctx, q, size) for _ in range(int(n_opacities))]
+        first = "right_lung" if rng.random() < 0.5 else "left_lung"
+        other = {"right_lung": "left_lung", "left_lung": "right_lung"}
+        ms = [_finding("Lung Opacity", rng, A, masks, ctx, q, size, side=first if i % 2 == 0 else other[first])
+              for i in range(int(n_opacities))]   # a second opacity goes to the other lung (one box each)
         ms = [m for m in ms if m.any()]
         masks["Lung Opacity"] = np.logical_or.reduce(ms) if ms else np.zeros((size, size), bool)
         boxes["Lung Opacity"] = [_box(m) for m in ms]

@@ -85,3 +85,47 @@ def test_hao2021_smoke_run(tmp_path):
     html = (run / "hao2021_balanced_cnn.html").read_text()
     assert html.count("data:image/png;base64") >= 9  # Figs. 1, 7, 9, confusion matrices, PR: every figure inline
     assert "Traceback" not in html and "UndefinedMetricWarning" not in html
+
+
+@pytest.mark.slow
+def test_chang2022_smoke_run(tmp_path):
+    assert main(["run", "chang2022", "--out", str(tmp_path)]) == 0
+    (run,) = list((tmp_path / "chang2022").iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert {"chang2022_batch_control.ipynb", "chang2022_batch_control.html", "metrics.json", "params.yaml", "env.json"} <= names
+    m = json.loads((run / "metrics.json").read_text())
+    ex = m["extra"]
+    schemes = ex["schemes"]
+    assert schemes == ["P100", "P66", "P33", "RAND"] and ex["k"] == {"P100": 6, "P66": 4, "P33": 2, "RAND": "rand"}
+    # every batch of a batch-control scheme held exactly k positive images
+    for row in m["tables"]["batch_composition"]:
+        if row["scheme"] != "RAND":
+            assert {v for k, v in row.items() if k != "scheme"} == {ex["k"][row["scheme"]]}, row
+    # the class-balanced test set of the paper
+    assert ex["test_counts"]["positive"] == ex["test_counts"]["negative"] == m["params"]["test_per_class"]
+    # the method works: the U-Net finds the opacities and the case rule is well above chance
+    assert max(ex["dice_positive"].values()) >= 0.5, ex["dice_positive"]
+    assert ex["dice_positive"]["P100"] >= 0.4 and ex["dice_positive"]["P66"] >= 0.4, ex["dice_positive"]
+    assert max(ex["f1_mean"].values()) >= 0.7, ex["f1_mean"]       # chance on a balanced set: 0.5 (all positive: 0.67)
+    # sensitivity follows the share of positives per batch: P100 is more sensitive than P33
+    per = {}
+    for r in m["tables"]["per_trial"]:
+        per.setdefault(r["scheme"], []).append(r)
+    mean = lambda s, c: sum(r[c] for r in per[s]) / len(per[s])
+    assert mean("P100", "tpr") >= mean("P33", "tpr") and mean("P100", "fpr") >= mean("P33", "fpr")
+    assert 0.5 < ex["analogous_auc"] <= 1.0
+    assert abs(ex["analogous_auc_paper_table"] - 0.82) < 0.03      # the paper's AUC recomputed from its Table 2
+    rows = {r["metric"]: r for r in m["table"]}
+    assert rows["P100: TPR"]["published"] == pytest.approx(0.93) and rows["RAND: F1-CV"]["published"] == pytest.approx(0.135)
+    assert rows["analogous AUC (batch control)"]["published"] == pytest.approx(0.82)
+    for k, r in rows.items():
+        assert r["ours"] is not None and math.isfinite(r["ours"]), r
+    assert len(m["tables"]["focal"]) == 1 and len(m["tables"]["threshold_vs_batch_control"]) == 3
+    assert m["settings"]["steps"]["source"].startswith("ours") and "60000" in m["settings"]["steps"]["source"]
+    assert m["settings"]["bs"]["source"].startswith("as in the paper")
+    assert "counts" in m["our_assumptions"]
+    env = json.loads((run / "env.json").read_text())
+    assert env["status"] == "ok"
+    html = (run / "chang2022_batch_control.html").read_text()
+    assert html.count("data:image/png;base64") >= 9  # Figs. 1-2, masks, 4 (and the hand-made cases), 5-6, 7 (twice), 8
+    assert "Traceback" not in html

@@ -117,3 +117,51 @@ def test_lung_regions_through_cache(jsrt, tmp_path):
     x0, y0, x1, y1 = crop.lung_box.iloc[0]
     assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
     assert [os.stat(p).st_mtime_ns for p in rows.path] == before   # sources untouched
+
+
+def test_overlap_rule_of_fig4():
+    from cxr_nb.boxes import case_outcome, outcome_target_pred
+    from cxr_nb.metrics import binary_counts
+    truth = [(100, 120, 180, 260)]
+    cases = {  # (true boxes, predicted boxes) -> outcome, as in Chang & Huang's Fig. 4
+        "TP": (truth, [(110, 150, 170, 240)]),
+        "TP, extra box elsewhere (4a, second)": (truth, [(110, 150, 170, 240), (10, 10, 40, 40)]),
+        "FP, box misses on a positive case (4b, second)": (truth, [(200, 120, 250, 200)]),
+        "FP on a negative case": ([], [(10, 10, 40, 40)]),
+        "TN": ([], []),
+        "FN": (truth, []),
+    }
+    got = {k: case_outcome(*v) for k, v in cases.items()}
+    assert [o[:2] for o in got.values()] == ["TP", "TP", "FP", "FP", "TN", "FN"]
+    t, p = zip(*[outcome_target_pred(o) for o in got.values()])
+    assert binary_counts(t, p) == dict(tp=2, fp=2, tn=1, fn=1)
+
+
+def test_every_batch_of_a_batch_controlled_segmentation_loader():
+    y = torch.zeros(20, 32, 32, dtype=torch.uint8)
+    y[:5, 4:12, 4:12] = 1                                   # 5 images with an opacity, 15 without
+    x = torch.randint(0, 255, (20, 1, 32, 32), dtype=torch.uint8)
+    for k in range(0, 7):
+        dl = memory_seg_dls((x, y), bs=6, aug=[], device="cpu", seed=k, batch_control=k, steps=8).train
+        for _ in range(2):                                   # two epochs, each drawn afresh
+            counts = [int((yb.flatten(1) > 0).any(1).sum()) for _, yb in dl]
+            assert counts == [k] * 8, (k, counts)
+    rand = memory_seg_dls((x, y), bs=6, aug=[], device="cpu", seed=0, batch_control="rand", steps=8).train
+    assert len(list(rand)) == 8
+
+
+def test_rsna_box_masks_round_trip(tmp_path):
+    from cxr_nb.datasets import load_phantom, write_box_masks
+    from cxr_nb.boxes import boxes_to_mask
+    df = load_phantom("rsna", n=10, size=64, seed=3, root=tmp_path / "rsna", positive_frac=0.7)
+    assert df.label.sum() >= 3
+    bm = write_box_masks(df, tmp_path / "masks")
+    for _, r in bm.iterrows():
+        m = read_mask(r.mask_opacity)
+        assert m.shape == (64, 64)
+        assert (m == boxes_to_mask(r.boxes, m.shape)).all()
+        # separate boxes come back from the mask as they were (touching or overlapping ones merge)
+        boxes = sorted(tuple(int(v) for v in b) for b in r.boxes)
+        apart = lambda a, b: a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
+        if all(apart(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+            assert mask_to_boxes(m) == boxes
