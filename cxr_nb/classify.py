@@ -507,7 +507,22 @@ def _cxrirnet_backbone(backbone, n_in: int, pretrained, kwargs: dict) -> tuple:
         body, loaded = nn.Sequential(*layers), False
     else:
         raise ValueError(f"CXRIRNet: backbone must be 'densenet121', one of {OWN_ARCHS} or an nn.Module, got {backbone!r}")
-    return body, num_features_model(body), loaded
+    return body, _n_features(body, n_in), loaded
+
+def _n_features(body: nn.Module, n_in: int) -> int:
+    "Channels of `body`'s output for an `n_in`-channel image (a dummy forward at the first size that fits)."
+    was = body.training
+    body.eval()
+    try:
+        for size in (64, 128, 256, 512):
+            try:
+                with torch.no_grad(): out = body(torch.zeros(1, n_in, size, size))
+            except RuntimeError as e:
+                err = e; continue
+            if out.ndim != 4: raise ValueError(f"CXRIRNet: the backbone must output a (B, C, h, w) map, got shape {tuple(out.shape)}")
+            return int(out.shape[1])
+        raise ValueError(f"CXRIRNet: the backbone does not take a {n_in}-channel image: {err}")
+    finally: body.train(was)
 
 class CXRIRNet(nn.Module):
     "CXR-IRNet of Fang et al.: a backbone (DenseNet-121) behind multi-scale spatial attention, with mask feature weighting; forward(image, mask)."

@@ -212,6 +212,7 @@ def grad_cams(learn, # a fastai Learner (its `dls.test_dl` prepares the rows)
               target=1, # output index to explain (default: the positive class of a binary task), or one per row
               layer=None, # see `grad_cam`
               method: str = "grad_cam", # "grad_cam" or "cam" (exact for a GAP + linear head, e.g. CXR-IRNet)
+              **kwargs, # passed to `grad_cam` / `cam` (e.g. normalize=False for the raw maps)
              ) -> tuple:
     "(images, maps): each row's input as the model sees it, (H, W) in [0, 1], and its Grad-CAM (or CAM) map of `target`."
     if not isinstance(rows, pd.DataFrame) or len(rows) == 0:
@@ -224,7 +225,7 @@ def grad_cams(learn, # a fastai Learner (its `dls.test_dl` prepares the rows)
     xs = tuple(t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t for t in b[:getattr(dl, "n_inp", 1)])
     fn = grad_cam if method == "grad_cam" else cam
     # every input of row i (image, and a mask for two-input models) as a batch of one
-    maps = [fn(learn.model, xs[0][i] if len(xs) == 1 else tuple(x[i:i + 1] for x in xs), target=t, layer=layer)
+    maps = [fn(learn.model, xs[0][i] if len(xs) == 1 else tuple(x[i:i + 1] for x in xs), target=t, layer=layer, **kwargs)
             for i, t in enumerate(targets)]
     shown = dl.decode(xs[:1])[0] if hasattr(dl, "decode") else xs[0]  # undo the normalisation for display
     shown = torch.as_tensor(shown).float()
