@@ -10,7 +10,7 @@ Modules:
 - `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
 - `cxr_nb.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.
 - `cxr_nb.io`: One function, `read_cxr`, turns any chest radiograph a hospital or a public data set hands you (DICOM, compressed DICOM, 8- or 16-bit PNG, JPEG, TIFF) into the same thing: a float32 array in [0, 1] where bone is bright and air is dark, plus a small metadata dictionary.
-- `cxr_nb.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache.
+- `cxr_nb.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.
 - `cxr_nb.metrics`: Every number the four papers report, with a 95% confidence interval, and a table that puts the published value beside ours.
 - `cxr_nb.parameters`: A notebook's parameters cell read without running it: each setting's name, default, accepted types or values and help, checked before a run and resolved with presets.
 - `cxr_nb.phantom`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.

@@ -132,6 +132,42 @@ PAPERS: dict[str, dict] = {
                          decision="a pixel is opacity when its probability is at least 0.5 (argmax); predicted holes are filled",
                          unet="padded convolutions with batch norm (the paper's Fig. 3 is the classic U-Net)"),
     ),
+    "fang2021": dict(
+        notebook="papers/fang2021_lung_heart.ipynb",
+        title="Fang et al. (CXR-IRNet): multi-scale attention and lung+heart feature weighting, 14 findings, CAM boxes",
+        presets=dict(
+            smoke={},
+            paper=dict(n_images=None, img_size=224, backbone="densenet121", pretrained=True, epochs=50, bs=512, lr=1e-3,
+                       wd=1e-4, schedule="constant", valid_frac=0.1, seg_data="jsrt", seg_images=None, seg_epochs=40,
+                       seg_size=256),
+        ),
+        sources=dict(
+            n_images="112,120 frontal images of 30,805 patients, the benchmark split 86,524 / 25,596 (4, Table 1)",
+            img_size="resized to 256 x 256, then a 224 x 224 centre crop (4, implementation details)",
+            backbone="the pre-trained 121-layer DenseNet (3.2, 4)",
+            pretrained="'pre-trained DenseNet' (3.2, 4), yet 'trained for 50 epochs from scratch' (4); the released code loads ImageNet weights",
+            epochs="50 epochs (4)", bs="batch size of 512 (4)", lr="Adam, learning rate 0.001 (4)",
+            wd="weight decay of 0.0001 (4); the released main.py uses 1e-5",
+            schedule="ours: the paper gives one learning rate (the released code's StepLR has gamma 1, i.e. constant)",
+            valid_frac="10 % of each disease in the train set as validation (4); we draw 10 % of patients",
+            seg_data="U-Net trained on JSRT with the SCR masks: left lung, right lung, heart (2, 3.3)",
+            attention="ours: the text's 'two convolutional layers with a kernel step of 2' (paper_text) or net/CXRNet.py (released_code)",
+            activation="ours: the text has none; the released code puts a sigmoid on the DenseNet features",
+            mask_pooling="ours: Eq. 3 with an adaptive-average-pooled mask; the released code binarises it at 0.5",
+            seg_images="ours: JSRT has 247 images (2)", seg_epochs="ours: the paper gives none", seg_size="ours",
+            finding_frac="ours (phantoms only)", test_frac="ours: used only when the data has no official test list",
+            cam_threshold="ours: the paper does not say how a CAM becomes a box"),
+        assumptions=dict(
+            optimiser="Adam with L2 weight decay as in torch.optim.Adam (the released code), not decoupled",
+            three_channels="the grey image copied to 3 channels with ImageNet mean/std, as the released code's RGB loader",
+            augmentation="none (the released code's transforms have none)",
+            crop="no 256 -> 224 centre crop: the image is resized to img_size whole",
+            split="the official train_val / test lists when present, else a patient split; validation by patient",
+            box_set="the test images that have a box (the paper's 984-box set is separate from its test list)",
+            cam_class="the CAM of the box's own finding, as the released BoxTest does",
+            iou_average="the mean over boxes (weighted by box count), as the released BoxTest prints it",
+            mask="the U-Net's lungs and heart merged into one binary mask (3.3)"),
+    ),
 }
 "The paper notebooks: path under `nbs/`, title, presets (values that differ from the notebook's defaults) and the source of each `paper` value."
 

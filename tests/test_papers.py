@@ -129,3 +129,44 @@ def test_chang2022_smoke_run(tmp_path):
     html = (run / "chang2022_batch_control.html").read_text()
     assert html.count("data:image/png;base64") >= 9  # Figs. 1-2, masks, 4 (and the hand-made cases), 5-6, 7 (twice), 8
     assert "Traceback" not in html
+
+
+@pytest.mark.slow
+def test_fang2021_smoke_run(tmp_path):
+    assert main(["run", "fang2021", "--out", str(tmp_path)]) == 0
+    (run,) = list((tmp_path / "fang2021").iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert {"fang2021_lung_heart.ipynb", "fang2021_lung_heart.html", "metrics.json", "params.yaml", "env.json"} <= names
+    m = json.loads((run / "metrics.json").read_text())
+    ex = m["extra"]
+    # the phantoms simulate 8 of the 14 findings, in the paper's order, and have boxes on the test images
+    assert ex["findings"] == ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
+                              "Pneumothorax", "Consolidation"]
+    assert ex["official_split"] is True and ex["n_boxes"] >= 20
+    assert ex["attention_weights"] == 1008  # the released code's module on a 3-channel input
+    # the U-Net finds lungs and heart on its held-out images and on the target phantoms
+    assert ex["seg"]["dice_heldout"]["lungs"] > 0.8 and ex["seg"]["dice_heldout"]["heart"] > 0.6
+    assert ex["seg_dice_target"]["lungs"] > 0.8 and ex["seg_dice_target"]["heart"] > 0.6
+    # the method learns: every arm's mean AUROC over the simulated findings is clearly above chance, CI above 0.5
+    aucs = ex["mean_auroc"]
+    assert len(aucs) == 3 and "+ attention + F_l (CXR-IRNet)" in aucs
+    for name, (auc, low, high) in aucs.items():
+        assert auc > 0.7 and low > 0.5 and low <= auc <= high, (name, auc, low)
+    rows = {r["metric"]: r for r in m["table"]}
+    assert len(rows) == 3 + 2 * 3  # mean AUROC per arm; oracle and honest IoU per arm
+    assert rows["CAM IoU (oracle), + attention + F_l (CXR-IRNet)"]["published"] == pytest.approx(0.3014)
+    assert rows["CAM IoU (honest), + attention + F_l (CXR-IRNet)"]["published"] is None
+    for r in rows.values():
+        assert r["ours"] is not None and math.isfinite(r["ours"]) and 0.0 <= r["ours"] <= 1.0, r
+    t2 = {r["finding"]: r for r in m["tables"]["table2_auroc"]}
+    assert t2["Nodule"]["paper Ours"] == pytest.approx(0.8377) and t2["Infiltration"]["paper Ours w/o F_l"] == pytest.approx(0.6923)
+    # with F_l on, the CAM lies inside the lungs and heart (by construction, up to the mask's edge cells)
+    energy = {r["arm"]: r["mean"] for r in m["tables"]["cam_energy_in_lungs_heart"]}
+    assert energy["+ attention + F_l (CXR-IRNet)"] > 0.9
+    assert m["settings"]["epochs"]["source"].startswith("ours") and "50" in m["settings"]["epochs"]["source"]
+    assert m["settings"]["attention"]["source"].startswith("ours") and "optimiser" in m["our_assumptions"]
+    env = json.loads((run / "env.json").read_text())
+    assert env["status"] == "ok"
+    html = (run / "fang2021_lung_heart.html").read_text()
+    assert html.count("data:image/png;base64") >= 10  # Table 1 images, U-Net, pooled mask, histories, ROC, attention, Fig. 4
+    assert "Traceback" not in html
