@@ -139,7 +139,7 @@ PAPERS: dict[str, dict] = {
             smoke={},
             paper=dict(n_images=None, img_size=224, backbone="densenet121", pretrained=True, epochs=50, bs=512, lr=1e-3,
                        wd=1e-4, schedule="constant", valid_frac=0.1, seg_data="jsrt", seg_images=None, seg_epochs=40,
-                       seg_size=256),
+                       seg_size=256, seg_loss="dice", equalize="none"),
         ),
         sources=dict(
             n_images="112,120 frontal images of 30,805 patients, the benchmark split 86,524 / 25,596 (4, Table 1)",
@@ -151,6 +151,8 @@ PAPERS: dict[str, dict] = {
             schedule="ours: the paper gives one learning rate (the released code's StepLR has gamma 1, i.e. constant)",
             valid_frac="10 % of each disease in the train set as validation (4); we draw 10 % of patients",
             seg_data="U-Net trained on JSRT with the SCR masks: left lung, right lung, heart (2, 3.3)",
+            seg_loss="dice loss (3.3, Eq. 2)", equalize="ours: the paper normalises with one mean and standard deviation only (4)",
+            phantom_size="ours (phantoms only)", widths="ours (small_cnn backbones only)",
             attention="ours: the text's 'two convolutional layers with a kernel step of 2' (paper_text) or net/CXRNet.py (released_code)",
             activation="ours: the text has none; the released code puts a sigmoid on the DenseNet features",
             mask_pooling="ours: Eq. 3 with an adaptive-average-pooled mask; the released code binarises it at 0.5",
