@@ -131,13 +131,12 @@ class Explorer(W.VBox):
         raise NotImplementedError
 
 # %% ../nbs/11_widgets.ipynb #2387af22
+from .checks import check_columns
+
 def _check_frame(df, need=("path",), what="df") -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{what} must be a pandas DataFrame (a loader's frame), got {type(df).__name__}")
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} has no column(s) {missing}; columns: {list(df.columns)}")
-    return df
+    return check_columns(df, need, what)  # the package's one column check (ValueError naming the missing ones)
 
 def _finding_columns(df: pd.DataFrame) -> list:
     return [c for c in NIH_FINDINGS if c in df.columns]
