@@ -33,3 +33,20 @@ def shared_set(shared_data):
             pytest.skip(f"real data set {name!r} not found in {shared_data}")
         return p
     return get
+
+
+@pytest.fixture
+def stand_in_paper(tmp_path, monkeypatch):
+    """Register stand-in paper notebooks for `cxr-nb`: `register(name, build, presets)` writes `build(path)` as
+    `<name>.ipynb` in a fresh notebooks folder (CXR_NB_NOTEBOOKS, which the kernels read) and adds `name` to
+    PAPERS for this test only; it returns that folder."""
+    from cxr_nb.experiment import PAPERS
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    monkeypatch.setenv("CXR_NB_NOTEBOOKS", str(nbs))
+
+    def register(name, build, presets):
+        monkeypatch.setitem(PAPERS, name, dict(notebook=f"{name}.ipynb", title=f"{name} stand-in", presets=presets))
+        build(nbs / f"{name}.ipynb")
+        return nbs
+    return register

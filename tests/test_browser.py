@@ -74,7 +74,7 @@ def _write_notebook(folder: Path) -> Path:
     ]
     if EXTRA:  # the two other explorers, for their screenshots (CXR_BROWSER_ALL=0 leaves them out)
         cells += [
-            _code("from cxr_nb.widgets import batch_control_explorer, prediction_browser\n"
+            _code("from cxr_nb.run_widgets import batch_control_explorer, prediction_browser\n"
                   "paper_means = {'P100': (.93, .77), 'P83': (.80, .25), 'P66': (.70, .14), 'P50': (.62, .07),\n"
                   "               'P33': (.55, .04), 'P17': (.50, .03), 'RAND': (.46, .02)}\n"
                   "trials = pd.DataFrame([dict(scheme=s, trial=t, tpr=min(1, tp + d), fpr=max(0, fp - d / 2))\n"

@@ -8,7 +8,6 @@ import nbformat
 import pytest
 import yaml
 
-from cxr_nb.experiment import PAPERS
 from cxr_nb.reproduce import main
 
 TINY_PRESETS = dict(smoke={}, paper=dict(epochs=50))
@@ -34,13 +33,8 @@ def tiny_paper_notebook(path: Path, fail: bool = False, extra_params: str = "") 
 
 
 @pytest.fixture
-def tiny_paper(tmp_path, monkeypatch):
-    nbs = tmp_path / "nbs"
-    nbs.mkdir()
-    monkeypatch.setenv("CXR_NB_NOTEBOOKS", str(nbs))
-    monkeypatch.setitem(PAPERS, "tiny", dict(notebook="tiny.ipynb", title="tiny stand-in", presets=TINY_PRESETS))
-    tiny_paper_notebook(nbs / "tiny.ipynb")
-    return nbs
+def tiny_paper(stand_in_paper):
+    return stand_in_paper("tiny", tiny_paper_notebook, TINY_PRESETS)
 
 
 def _only_run(root: Path) -> Path:

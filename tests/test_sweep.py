@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cxr_nb.experiment import PAPERS
 from cxr_nb.reproduce import main, run_sweep
 
 PRESETS = dict(smoke={})
@@ -39,12 +38,8 @@ def sweep_notebook(path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_sweep(tmp_path, monkeypatch):
-    nbs = tmp_path / "nbs"
-    nbs.mkdir()
-    monkeypatch.setenv("CXR_NB_NOTEBOOKS", str(nbs))
-    monkeypatch.setitem(PAPERS, "sweepy", dict(notebook="sweepy.ipynb", title="sweep stand-in", presets=PRESETS))
-    sweep_notebook(nbs / "sweepy.ipynb")
+def tiny_sweep(tmp_path, stand_in_paper):
+    stand_in_paper("sweepy", sweep_notebook, PRESETS)
     return tmp_path / "runs"
 
 
