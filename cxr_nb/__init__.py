@@ -19,7 +19,8 @@ Modules:
 - `cxr_nb.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
 - `cxr_nb.run_widgets`: The batch control explorer and the prediction browser: how a training run drew its batches, where its schemes landed on the TPR-FPR plane, and which held-out cases its model got most wrong; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports).
-- `cxr_nb.segment`: Two U-Nets behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
+- `cxr_nb.seg_archs`: SegNet and PSPNet in plain torch, the two other segmentation networks of Chang & Huang's Fig. 8, built for `seg_model`.
+- `cxr_nb.segment`: Two U-Nets, SegNet and PSPNet behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
 - `cxr_nb.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
 - `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once.
 - `cxr_nb.widgets`: Interactive explorers for JupyterLab, each one line in a notebook: a radiograph viewer and an operating point explorer; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports)."""

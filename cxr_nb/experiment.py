@@ -105,7 +105,8 @@ PAPERS: dict[str, dict] = {
             smoke={},
             paper=dict(n_images=None, positive_frac=0.22, test_per_class=229, valid_per_class=229, img_size=256,
                        unet_width=64, unet_depth=4, schemes="P100,P83,P66,P50,P33,P17,RAND", trials=8, steps=60000, bs=6,
-                       flip=True, max_rotate=15.0, contrast=0.4, focal_schemes="RAND"),
+                       flip=True, max_rotate=15.0, contrast=0.4, focal_schemes="RAND", seg_arch="unet",
+                       compare_archs="segnet,pspnet"),
         ),
         sources=dict(
             n_images="the whole RSNA set: 25,684 frontal radiographs (Datasets)",
@@ -119,6 +120,9 @@ PAPERS: dict[str, dict] = {
             max_rotate="rotation angle (15 to -15 degrees) (Training, prediction, and evaluation)",
             contrast="contrast adjustments (0.6-1.4) (Training, prediction, and evaluation)",
             focal_schemes="the supplement compares cross-entropy and focal loss for RAND (Discussion, Supplement Table 1)",
+            seg_arch="the two-dimensional UNet (Deep learning: semantic segmentation and UNet, Fig. 3)",
+            compare_archs="UNet, SegNet and PSPNet each trained with the seven batch modes (Results, Fig. 8); the paper gives "
+                          "no SegNet or PSPNet design, ours are cxr_nb.seg_archs",
             valid_per_class="ours: the paper has no validation set", img_size="ours: the paper gives no input size",
             unet_width="ours: the paper cites Ronneberger's U-Net (64 channels at the top) and gives no width",
             unet_depth="ours: Ronneberger's U-Net has 4 down-samplings; the paper gives no depth",
