@@ -23,7 +23,8 @@ def sweep_notebook(path: Path) -> Path:
                                   'fail_marker: "Optional[str]" = None\nout_dir: "Optional[str]" = None')
     p.metadata["tags"] = ["parameters"]
     body = ("import json, os, time\nfrom pathlib import Path\nout = Path(out_dir)\n"
-            "(out / 'pid').write_text(str(os.getppid()))  # the process that started this kernel: the Dask worker\n"
+            "(out / 'pid.tmp').write_text(str(os.getppid()))  # the process that started this kernel: the Dask worker\n"
+            "os.replace(out / 'pid.tmp', out / 'pid')  # whole or absent: the test reads it while this runs\n"
             "(out / 'processes').write_text(os.environ.get('CXR_NB_PROCESSES', ''))  # what the runners would use\n"
             "if fail_marker and not Path(fail_marker).exists():\n"
             "    Path(fail_marker).write_text('failed once')\n"
