@@ -32,13 +32,16 @@ __all__ = ['OUTCOMES', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial
            'plot_case', 'plot_predictions', 'PredictionBrowser', 'prediction_browser']
 
 # %% ../nbs/11b_run_widgets.ipynb #fa0f974d
+_PAPER_SCHEMES = {6: "P100", 5: "P83", 4: "P66", 3: "P50", 2: "P33", 1: "P17"}  # Chang & Huang, batch size 6
+
 def scheme_name(bs: int, # batch size
                 k: int | None, # positives per batch; None: RAND
                ) -> str:
-    "The paper's name of a scheme: P<100 k / bs, rounded> (P100, P83, ..., P17), or RAND."
+    "The paper's name of a scheme at batch size 6 (P100, P83, P66, P50, P33, P17), else P<100 k / bs, rounded>; or RAND."
     if k is None: return "RAND"
     if not isinstance(bs, (int, np.integer)) or bs < 1: raise ValueError(f"bs must be an int >= 1, got {bs!r}")
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= bs: raise ValueError(f"k must be an int in 0..{bs} or None, got {k!r}")
+    if bs == 6 and k > 0: return _PAPER_SCHEMES[int(k)]  # the paper writes P66 for 4 of 6 (66.7 %) and P17 for 1 of 6
     return f"P{round(100 * k / bs)}"
 
 def _scheme_matches(name, bs: int, k: int | None) -> bool:
