@@ -35,6 +35,18 @@ def shared_set(shared_data):
     return get
 
 
+def write_stand_in(path, params: str, body: str):
+    "A two-cell notebook for `cxr-nb` to run: `params` as the cell tagged `parameters`, then `body`; returns `path`."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
 @pytest.fixture
 def stand_in_paper(tmp_path, monkeypatch):
     """Register stand-in paper notebooks for `cxr-nb`: `register(name, build, presets)` writes `build(path)` as

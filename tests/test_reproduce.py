@@ -4,10 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 
+from conftest import write_stand_in
 from cxr_nb.reproduce import main
 
 TINY_PRESETS = dict(smoke={}, paper=dict(epochs=50))
@@ -15,10 +15,8 @@ TINY_PRESETS = dict(smoke={}, paper=dict(epochs=50))
 
 def tiny_paper_notebook(path: Path, fail: bool = False, extra_params: str = "") -> Path:
     "A minimal paper notebook: a parameters cell, `start_run`, one measurement, `save_run_results`."
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('preset = "smoke"\nepochs = 3  # passes\nseed = 0\ndevice = "cpu"\n'
-                                  + extra_params + 'out_dir: "Optional[str]" = None')
-    p.metadata["tags"] = ["parameters"]
+    params = ('preset = "smoke"\nepochs = 3  # passes\nseed = 0\ndevice = "cpu"\n'
+              + extra_params + 'out_dir: "Optional[str]" = None')
     # the kernel is another process: it finds the notebook through CXR_NB_NOTEBOOKS, not this process's PAPERS
     body = ("import os, pandas as pd\nfrom pathlib import Path\n"
             "from cxr_nb.experiment import start_run, save_run_results\n"
@@ -26,10 +24,7 @@ def tiny_paper_notebook(path: Path, fail: bool = False, extra_params: str = "") 
             + ("raise ValueError('deliberate failure')\n" if fail else "")
             + "t = pd.DataFrame([dict(metric='accuracy', paper=0.9, run=0.5 + run['epochs'] / 100)])\n"
             "save_run_results(run, t, dict(target=dict(name='none')), extra=dict(seen={k: v for k, v in run.params.items()}))")
-    nb.cells = [p, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
+    return write_stand_in(path, params, body)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from conftest import write_stand_in
 from cxr_nb.reproduce import main, run_sweep
 
 PRESETS = dict(smoke={})
@@ -18,10 +18,8 @@ PRESETS = dict(smoke={})
 
 def sweep_notebook(path: Path) -> Path:
     "A parameters cell and a body that records its worker, fails once if asked, waits and writes metrics.json."
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('preset = "smoke"\nx = 1\nseed = 0\nsleep = 0.0\n'
-                                  'fail_marker: "Optional[str]" = None\nout_dir: "Optional[str]" = None')
-    p.metadata["tags"] = ["parameters"]
+    params = ('preset = "smoke"\nx = 1\nseed = 0\nsleep = 0.0\n'
+              'fail_marker: "Optional[str]" = None\nout_dir: "Optional[str]" = None')
     body = ("import json, os, time\nfrom pathlib import Path\nout = Path(out_dir)\n"
             "(out / 'pid.tmp').write_text(str(os.getppid()))  # the process that started this kernel: the Dask worker\n"
             "os.replace(out / 'pid.tmp', out / 'pid')  # whole or absent: the test reads it while this runs\n"
@@ -32,10 +30,7 @@ def sweep_notebook(path: Path) -> Path:
             "time.sleep(sleep)\n"
             "(out / 'metrics.json').write_text(json.dumps(dict(table=[dict(metric='score', ours=10 * x + seed),\n"
             "                                                         dict(metric='half', ours=x / 2)])))")
-    nb.cells = [p, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
+    return write_stand_in(path, params, body)
 
 
 @pytest.fixture
