@@ -39,7 +39,7 @@ from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pa
 from .pretrained import pretrained_state_dict
 from .dataloaders import BatchControlDL, label_map, resolve_structures
 from .checks import check_choice, check_int, check_new_file
-from .seg_archs import SegNet, PSPNet
+from .seg_archs import SegNet, PSPNet, _conv_block
 
 # %% ../nbs/04_segment.ipynb #30fe4314
 def seg_structures(sides:bool=False, # keep the left and right lung as two classes
@@ -190,11 +190,6 @@ class InputStandardize(nn.Module):
         s = x.std(dim=(2, 3), keepdim=True)
         return (x - m) / (s + 1e-5)
 
-def _double_conv(ci:int, co:int) -> nn.Sequential:
-    "Two 3x3 convolutions, each followed by batch norm and ReLU (a U-Net stage)."
-    return nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
-                         nn.Conv2d(co, co, 3, padding=1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True))
-
 class UNet(nn.Module):
     "The U-Net of Ronneberger et al.: `depth` down- and up-samplings, skip connections by concatenation."
     def __init__(self,
@@ -210,9 +205,9 @@ class UNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(n_in, ch[0], 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(ch[0]),
                                   nn.ReLU(inplace=True)) if stride == 2 else nn.Identity()
         c_in = ch[0] if stride == 2 else n_in
-        self.down = nn.ModuleList([_double_conv(c_in, ch[0])] + [_double_conv(ch[i], ch[i + 1]) for i in range(depth)])
+        self.down = nn.ModuleList([_conv_block(c_in, ch[0])] + [_conv_block(ch[i], ch[i + 1]) for i in range(depth)])
         self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in range(depth)])
-        self.dec = nn.ModuleList([_double_conv(2 * ch[i], ch[i]) for i in range(depth)])
+        self.dec = nn.ModuleList([_conv_block(2 * ch[i], ch[i]) for i in range(depth)])
         self.unstem = nn.Sequential(nn.ConvTranspose2d(ch[0], ch[0], 2, stride=2, bias=False), nn.BatchNorm2d(ch[0]),
                                     nn.ReLU(inplace=True)) if stride == 2 else nn.Identity()
         self.head = nn.Conv2d(ch[0], n_classes, 3 if stride == 2 else 1, padding=1 if stride == 2 else 0)
