@@ -48,11 +48,15 @@ def test_training_steps_reduce_loss_on_real_images(jsrt):
     learn = seg_learner(dls, ("lungs", "heart"), size=64, width=4, depth=3)
     xb, yb = dls.train.one_batch()
     opt = torch.optim.Adam(learn.model.parameters(), 1e-2)
-    losses = []
-    for _ in range(12):
+    learn.model.train()
+    with torch.no_grad(): l0 = float(learn.loss_func(learn.model(xb), yb))
+    for _ in range(20):
         opt.zero_grad(); loss = learn.loss_func(learn.model(xb), yb); loss.backward(); opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.9 * losses[0] and losses[-1] == min(losses), losses
+    # measured after the steps, in training mode, on the batch they were taken on: what the optimiser lowers
+    # (not each step's loss being the lowest so far, nor an eval-mode loss, both of which depend on the
+    # machine's floating point); here 1.73 -> 1.43 after 12 steps, so a tenth off after 20 holds with margin
+    with torch.no_grad(): l1 = float(learn.loss_func(learn.model(xb), yb))
+    assert l1 < 0.9 * l0, (l0, l1)
 
 
 def test_segmenter_roundtrip_own_sizes(jsrt, covid, tmp_path):
