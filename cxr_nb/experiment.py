@@ -32,6 +32,7 @@ from .splits import patient_split
 from .segment import Segmenter, evaluate_segmenter, train_segmenter
 from .runners import ExperimentResult
 from .metrics import BootstrapCI, accuracy, binary_report, bootstrap_ci
+from .pretrained import weights_used
 from .parameters import Parameter, _RUN_KEYS, notebook_parameters, resolve_params
 
 # %% auto #0
@@ -639,6 +640,7 @@ def save_run_results(run: Run, # from `start_run`
                settings=_jsonable(settings), our_assumptions=assumptions, data=used,
                seconds=dict(run.times, total=run.seconds), device=str(run.device),
                tables={k: _records(v) for k, v in (tables or {}).items()}, extra=_jsonable(extra or {}),
+               weights=weights_used(),  # every model's starting weights in this process: file + SHA-256, or "random init"
                written=_dt.datetime.now().isoformat(timespec="seconds"))
     run.out.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps(res, indent=2, default=str))
