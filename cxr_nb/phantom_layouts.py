@@ -25,8 +25,8 @@ import numpy as np
 import cv2
 
 from .vocab import JSRT_STRUCTURES, MANIFEST, PHANTOM_FINDINGS, RSNA_CLASSES
-from .phantom import MIN_PHANTOM_SIZE, make_phantom
-from .checks import check_fraction, check_int, fresh_dir
+from .phantom import MIN_PHANTOM_SIZE, SITES, make_phantom
+from .checks import check_choice, check_fraction, check_int, fresh_dir
 
 # %% ../nbs/02b_phantom_layouts.ipynb #e05300cc
 def _save_png(path, img):
@@ -46,8 +46,9 @@ def _patient_plan(rng, n, repeat=0.3, max_images=3):
     return plan[:n]
 
 
-def _phantom_row(manifest, rel, seed, size, **kw):
+def _phantom_row(manifest, rel, seed, size, site="A", **kw):
     "make_phantom(seed, size, **kw), recording the call in `manifest` so the ground truth can be regenerated."
+    if site != "A": kw["site"] = site  # the default site is not recorded: manifests of site A stay as they were
     manifest.append(dict(file=str(rel), seed=seed, size=size, **{k: json.dumps(v) for k, v in kw.items()}))
     return make_phantom(seed, size, **kw)
 
@@ -86,8 +87,10 @@ def write_jsrt_layout(root:str|Path, # folder to create, or an empty one (a non-
                       seed:int=0, # dataset seed
                       size:int=256, # image size in pixels
                       nodule_frac:float=0.5, # share of images with a nodule (JSRT: 154 of 247)
+                      site:str="A", # the hospital acquiring the films: "A" or "B" (`cxr_nb.phantom.SITES`), for an external set
                      )->Path:
     "Write `n` phantoms in the JSRT/SCR layout: images/NAME.png, masks/STRUCTURE/NAME.png, jsrt.csv."
+    check_choice(site, "site", tuple(SITES), "write_jsrt_layout")
     root = _start("write_jsrt_layout", root, n, seed, size, nodule_frac=nodule_frac)
     for d in ("images",) + tuple(f"masks/{s}" for s in JSRT_STRUCTURES):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def write_jsrt_layout(root:str|Path, # folder to create, or an empty one (a non-
     for i in range(n):
         nod = rng.random() < nodule_frac
         name = f"PHC{'LN' if nod else 'NN'}{i + 1:04d}"
-        p = _phantom_row(man, f"images/{name}.png", int(rng.integers(1 << 31)), size, findings=["Nodule"] if nod else [], view="PA")
+        p = _phantom_row(man, f"images/{name}.png", int(rng.integers(1 << 31)), size, findings=["Nodule"] if nod else [], view="PA", site=site)
         _save_png(root / "images" / f"{name}.png", p["image"])
         for s in JSRT_STRUCTURES:
             _save_png(root / "masks" / s / f"{name}.png", p["masks"][s])
@@ -116,6 +119,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create, or an empty o
                                 weights:Sequence[float]=(0.4, 0.2, 0.2, 0.2), # share of patients in ILO categories 0-3
                                 repeat:float=0.3, # share of patients with 2-3 images
                                 fmt:str="png", # "png" (8-bit) or "dicom" (12-bit MONOCHROME2 with a window, as a hospital's PACS export)
+                                site:str="A", # the hospital acquiring the films: "A" or "B" (`cxr_nb.phantom.SITES`), for an external set
                                )->Path:
     "Write `n` phantoms as ILO category folders 0..3 plus labels.csv (image, patient_id, ilo_category, ilo_profusion, ...) and lung masks."
     if fmt not in ("png", "dicom"): raise ValueError(f"write_pneumoconiosis_layout: fmt must be 'png' or 'dicom', got {fmt!r}")
@@ -123,6 +127,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create, or an empty o
     if len(w) != 4 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"write_pneumoconiosis_layout: weights must be 4 non-negative shares of ILO categories 0-3 "
                          f"with a positive sum, got {weights!r}")
+    check_choice(site, "site", tuple(SITES), "write_pneumoconiosis_layout")
     root = _start("write_pneumoconiosis_layout", root, n, seed, size, repeat=repeat)
     rng = np.random.default_rng([seed, 12])
     plan = _patient_plan(rng, n, repeat)
@@ -135,7 +140,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create, or an empty o
         c = cats[pid]
         name = f"PN{pid:05d}_{fu}"
         rel = Path(str(c)) / f"{name}.{'png' if fmt == 'png' else 'dcm'}"
-        p = _phantom_row(man, rel.as_posix(), int(rng.integers(1 << 31)), size, patient_seed=pseeds[pid], ilo_category=c, view="PA")
+        p = _phantom_row(man, rel.as_posix(), int(rng.integers(1 << 31)), size, patient_seed=pseeds[pid], ilo_category=c, view="PA", site=site)
         (root / str(c)).mkdir(parents=True, exist_ok=True)
         if fmt == "png": _save_png(root / rel, p["image"])
         else: _dicom(root / rel, p["image"], f"PN{pid:05d}", p["sex"], p["age"], p["view_position"], bits=12)
@@ -183,8 +188,10 @@ def write_rsna_layout(root:str|Path, # folder to create, or an empty one (a non-
                       size:int=256, # image size in pixels (RSNA: 1024)
                       positive_frac:float=0.3, # share of "Lung Opacity" cases
                       abnormal_frac:float=0.3, # share of "No Lung Opacity / Not Normal" among the negatives
+                      site:str="A", # the hospital acquiring the films: "A" or "B" (`cxr_nb.phantom.SITES`), for an external set
                      )->Path:
     "Write `n` phantoms in the RSNA pneumonia layout: stage_2_train_images/*.dcm, stage_2_train_labels.csv, stage_2_detailed_class_info.csv."
+    check_choice(site, "site", tuple(SITES), "write_rsna_layout")
     root = _start("write_rsna_layout", root, n, seed, size, positive_frac=positive_frac, abnormal_frac=abnormal_frac)
     (root / "stage_2_train_images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 13])
@@ -199,7 +206,7 @@ def write_rsna_layout(root:str|Path, # folder to create, or an empty one (a non-
             cls, kw = RSNA_CLASSES[1], dict(findings=[others[int(rng.integers(len(others)))]])
         else:
             cls, kw = RSNA_CLASSES[2], {}
-        p = _phantom_row(man, f"stage_2_train_images/{pid}.dcm", int(rng.integers(1 << 31)), size, **kw)
+        p = _phantom_row(man, f"stage_2_train_images/{pid}.dcm", int(rng.integers(1 << 31)), size, **kw, site=site)
         _dicom(root / "stage_2_train_images" / f"{pid}.dcm", p["image"], pid, p["sex"], p["age"], p["view_position"])
         boxes = p["boxes"].get("Lung Opacity", [])
         for x0, y0, x1, y1 in boxes:
@@ -228,9 +235,11 @@ def write_nih_layout(root:str|Path, # folder to create, or an empty one (a non-e
                      bbox_frac:float=0.5, # share of positive images given one box in BBox_List_2017.csv
                      test_frac:float=0.2, # share of patients in test_list.txt
                      original_size:int=1024, # OriginalImage[Width,Height] the boxes refer to
+                     site:str="A", # the hospital acquiring the films: "A" or "B" (`cxr_nb.phantom.SITES`), for an external set
                     )->Path:
     "Write `n` phantoms in the NIH ChestX-ray14 layout (images/, Data_Entry_2017_v2020.csv, BBox_List_2017.csv, split lists)."
     check_int(original_size, "original_size", 1, fn="write_nih_layout")
+    check_choice(site, "site", tuple(SITES), "write_nih_layout")
     root = _start("write_nih_layout", root, n, seed, size, finding_frac=finding_frac, bbox_frac=bbox_frac, test_frac=test_frac)
     (root / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 14])
@@ -246,7 +255,7 @@ def write_nih_layout(root:str|Path, # folder to create, or an empty one (a non-e
             k = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
             fs = tuple(sorted(str(f) for f in rng.choice(PHANTOM_FINDINGS, k, replace=False)))
         name = f"{pid + 1:08d}_{fu:03d}.png"
-        p = _phantom_row(man, f"images/{name}", int(rng.integers(1 << 31)), size, patient_seed=pseeds[pid], findings=list(fs))
+        p = _phantom_row(man, f"images/{name}", int(rng.integers(1 << 31)), size, patient_seed=pseeds[pid], findings=list(fs), site=site)
         _save_png(root / "images" / name, p["image"])
         entries.append((name, "|".join(fs) or "No Finding", fu, pid + 1, p["age"], p["sex"], p["view_position"],
                         original_size, original_size, spacing, spacing))
@@ -277,8 +286,10 @@ def write_kermany_layout(root:str|Path, # folder to create, or an empty one (a n
                          size:int=256, # image size in pixels
                          pneumonia_frac:float=0.74, # share of pneumonia patients (Kermany: about 3 in 4)
                          test_frac:float=0.2, # share of patients in test/
+                         site:str="A", # the hospital acquiring the films: "A" or "B" (`cxr_nb.phantom.SITES`), for an external set
                         )->Path:
     "Write `n` paediatric-style phantoms as chest_xray/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg with patient ids in the names."
+    check_choice(site, "site", tuple(SITES), "write_kermany_layout")
     root = _start("write_kermany_layout", root, n, seed, size, pneumonia_frac=pneumonia_frac, test_frac=test_frac)
     rng = np.random.default_rng([seed, 15])
     plan = _patient_plan(rng, n, repeat=0.3, max_images=3)
@@ -299,7 +310,7 @@ def write_kermany_layout(root:str|Path, # folder to create, or an empty one (a n
         folder.mkdir(parents=True, exist_ok=True)
         name = f"person{pid + 1}_{kind}_{fu}.jpeg" if kind else f"IM-{pid + 1:04d}-{fu + 1:04d}.jpeg"
         p = _phantom_row(man, (folder / name).relative_to(root).as_posix(), int(rng.integers(1 << 31)), size,
-                         patient_seed=pseed, view="AP", **kw)
+                         patient_seed=pseed, view="AP", site=site, **kw)
         cv2.imwrite(str(folder / name), (np.clip(p["image"], 0, 1) * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
     _write_manifest(root, man)
     return root
