@@ -11,7 +11,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/boxes.html.md"""
 
 # %% auto #0
 __all__ = ['OUTCOMES', 'box_iou_matrix', 'box_iou', 'mask_to_boxes', 'case_positive', 'boxes_to_mask', 'case_outcome',
-           'outcome_target_pred', 'rescale_box', 'map_boxes']
+           'positives_out_of_tpr', 'outcome_target_pred', 'rescale_box', 'map_boxes']
 
 # %% ../nbs/00b_boxes.ipynb #d7c6e71c
 from typing import Sequence
@@ -96,6 +96,17 @@ def case_outcome(true_boxes, # the case's true boxes (empty: a negative case)
     if not len(p): return "FN" if len(t) else "TN"
     if not len(t): return "FP"
     return "TP" if (box_iou_matrix(p, t) > min_iou).any() else "FP"
+
+def positives_out_of_tpr(labels, # each case's true class, 0/1 (1: it has a true box)
+                         outcomes, # each case's `case_outcome`
+                        ) -> int:
+    "How many positive cases the overlap rule counts as FP (all their boxes missed), so that they leave TPR's denominator."
+    y, o = np.asarray(labels).astype(int).ravel(), np.asarray(outcomes, dtype=object).ravel()
+    if len(y) != len(o): raise ValueError(f"positives_out_of_tpr: {len(y)} labels but {len(o)} outcomes")
+    bad = sorted({str(v) for v in o} - set(OUTCOMES))
+    if bad: raise ValueError(f"positives_out_of_tpr: outcomes must be among {OUTCOMES}, got {bad}")
+    if ((y == 0) & np.isin(o, ["TP", "FN"])).any(): raise ValueError("positives_out_of_tpr: a negative case (label 0) cannot be TP or FN")
+    return int(((y == 1) & (o == "FP")).sum())
 
 def outcome_target_pred(outcome: str) -> tuple:
     "The (target, prediction) pair that counts `outcome` in `binary_counts`: TP (1, 1), FP (0, 1), TN (0, 0), FN (1, 0)."

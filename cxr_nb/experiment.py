@@ -27,6 +27,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fas
 from fastai.torch_core import defaults, set_seed
 
 from .io import find_dataset
+from .pretrained import pretrained_state_dict, weights_file
 from .datasets import LOADERS, detect_layout, load_dataset, load_phantom
 from .splits import patient_split
 from .segment import Segmenter, evaluate_segmenter, train_segmenter
@@ -36,27 +37,32 @@ from .pretrained import weights_used
 from .parameters import Parameter, _RUN_KEYS, notebook_parameters, resolve_params
 
 # %% auto #0
-__all__ = ['PAPERS', 'notebooks_dir', 'settings_sources', 'paper_parameters', 'paper_entry', 'resolve_device', 'Run', 'start_run',
-           'sample_patients', 'DataChoice', 'choose_data', 'fit_or_load_segmenter', 'HeldOut', 'held_out',
-           'epoch_window', 'epoch_window_accuracy', 'per_run_scores', 'paper_row', 'ablation_table', 'data_fingerprint',
-           'save_run_results']
+__all__ = ['PAPERS', 'notebooks_dir', 'settings_sources', 'paper_parameters', 'paper_entry', 'resolve_device', 'Run',
+           'require_weights', 'start_run', 'sample_patients', 'DataChoice', 'choose_data', 'fit_or_load_segmenter',
+           'HeldOut', 'held_out', 'epoch_window', 'epoch_window_accuracy', 'per_run_scores', 'paper_row',
+           'ablation_table', 'data_fingerprint', 'save_run_results']
 
 # %% ../nbs/09_experiment.ipynb #514c6503
 PAPERS: dict[str, dict] = {
     "yang2021": dict(
         notebook="papers/yang2021_pneumoconiosis.ipynb",
         title="Yang et al. 2021: lung U-Net, ResNet-34 + focal loss, pneumoconiosis (binary and ILO 0-3)",
+        # the published numbers a notebook may quote in its prose (tests/test_prose.py), by where the paper gives them
+        published={"Abstract, Results": "accuracy 92.46 % (mean validation accuracy of epochs 21-50), AUC 0.89",
+                   "Abstract, Discussion (Fig. 6)": "four-category accuracy 70.1 %",
+                   "Methods": "1760 radiographs; 1584 training images of a fold at 8 levels: 12,672"},
         presets=dict(
             smoke={},
             paper=dict(n_images=1760, img_size=512, epochs=50, bs=32, lr=1e-4, arch="resnet34", folds=10,
                        brightness="expand", region="zero", schedule="constant", seg_data="jsrt", seg_epochs=40,
-                       seg_size=256, seg_images=None, ablation_folds=10),
+                       seg_size=256, seg_images=None, ablation_folds=10, pretrained=True),
         ),
         # where the `paper` preset's values come from: the paper's text, or our choice where it is silent
         sources=dict(
             n_images="1760 radiographs (Methods)", epochs="50 epochs (Methods)", bs="batch size 32 (Methods)",
             lr="learning rate 0.0001 (Methods)", folds="10-fold cross-validation (Methods)",
             arch="ResNet-34 with transfer learning (Methods)",
+            pretrained="transfer learning (Methods): ImageNet weights; a paper run stops when they cannot be loaded",
             brightness="8 brightness levels of every training image, 12,672 images per round (Methods)",
             region="the segmented lung field only (Fig. 2)",
             schedule="ours: the paper gives a learning rate of 0.0001 and no schedule; constant is our reading",
@@ -67,17 +73,26 @@ PAPERS: dict[str, dict] = {
         assumptions=dict(optimiser="Adam, no weight decay (the paper names no optimiser)",
                          brightness_factors="gamma 0.6-1.4 (the paper gives no factors)",
                          multiclass_focal="the binary gamma, no alpha (Eq. 1 is for two classes)",
-                         lung_margin="2 % around the U-Net lungs (the paper gives none)"),
+                         lung_margin="2 % around the U-Net lungs (the paper gives none)",
+                         head="fastai's two-layer head (pooling, BN, dropout, two linear layers) on the ResNet-34 body; the "
+                              "paper names no classifier head"),
     ),
     "hao2021": dict(
         notebook="papers/hao2021_balanced_cnn.ipynb",
         title="Hao et al. 2021: histogram equalisation, Eq. 7 class weights, ResNet-34 and DenseNet variants (pneumoconiosis)",
+        published={"2.1": "706 radiographs, 142 pneumoconiosis and 564 normal; train 452 + 114, test 112 + 28",
+                   "Table 2 (ResNet34 n = 1, n = 5: accuracy, precision, recall, F1)": "0.893 0.842 0.571 0.681; 0.879 0.739 0.607 0.667",
+                   "Table 3 (DenseNet40, 64, 53)": "0.843 0.714 0.357 0.476; 0.871 0.750 0.536 0.625; 0.886 0.833 0.536 0.652",
+                   "Table 4 (DenseNet53 dropout 0.25)": "0.843 0.714 0.357 0.476",
+                   "Table 5 (DenseNet53 reduction 0.5, 1)": "0.871 0.692 0.643 0.667; 0.836 0.647 0.393 0.489",
+                   "Table 6 (DenseNet53 basic layers)": "0.836 0.600 0.536 0.566",
+                   "Discussion": "deeper layers and a lower reduction rate improved accuracy by 4.3% and 5%"},
         presets=dict(
             smoke={},
             # listed also where they equal the smoke defaults, so that every run says which values are the paper's
             paper=dict(n_images=706, equalize="hist", flip=True, test_frac=0.2, n_weight=5.0, valid_frac=0.2, pretrained=False,
                        img_size=672, epochs=40, bs=2, lr=5e-5, schedule="constant", resnet_arch="resnet34",
-                       dense_stem="paper", dense_variants="all", reweight_n="1,2,5,10", growth_rate=12),
+                       dense_stem="paper", dense_variants="all", reweight_n="1,2,5,10", growth_rate=12, eq7_average="samples"),
         ),
         sources=dict(
             n_images="706 radiographs, 142 pneumoconiosis and 564 normal (2.1)",
@@ -90,18 +105,34 @@ PAPERS: dict[str, dict] = {
             equalize="global histogram equalisation (2.1, Fig. 1)", flip="random horizontal flip only (3.1)",
             test_frac="a random 4:1 split into training and test images (2.1)", n_weight="n = 5 for every DenseNet run (3.2)",
             growth_rate="ours: the paper gives no growth rate; 12 is DenseNet-BC's default", valid_frac="ours: the paper has no validation set",
-            pretrained="ours: the paper does not mention pretrained weights"),
+            pretrained="ours: the paper does not mention pretrained weights",
+            reduction_reading="ours: 3.2.3 ('how many times the number of output channels ... is reduced') and the Discussion "
+                              "('a lower reduction rate ... increased the number of model parameters') disagree for DenseNet-BC's "
+                              "compression; 'kept' is DenseNet-BC's reading",
+            eq7_average="Eq. 7 (3.1): 'we readjusted weights on each sample'; the weighted losses summed over the images "
+                        "(divided by their number, a constant)"),
         assumptions=dict(optimiser="Adam (3.1), no weight decay (the paper names none)",
                          split="by patient, stratified by class (the paper split images at random)",
                          validation="a validation part of the training side takes every choice the paper made on its test set",
                          basic_layer="two 3x3 convolutions, the first to 4k channels (Fig. 5a gives no width)",
-                         reduction="the fraction of channels a transition keeps (DenseNet-BC's compression)",
-                         eq7="weight n on the pneumoconiosis class, 1 on normal, in the cross-entropy (Eq. 7)",
+                         eq7="weight n on each pneumoconiosis image's cross-entropy, 1 on a normal one, averaged over the images (Eq. 7)",
                          resnet_head="average pooling and one fully connected layer (2.2.1), not fastai's two-layer head"),
     ),
     "chang2022": dict(
         notebook="papers/chang2022_batch_control.ipynb",
         title="Chang & Huang 2022: opacity U-Net to boxes, batch control (P100...P17, RAND) and sensitivity regulation",
+        published={"Table 2 (TPR, TNR, FPR, ACC, F1 mean ± SD over 8 trials; F1-CV)":
+                       "P100 0.93 ± 0.01 0.23 ± 0.05 0.77 ± 0.05 0.58 ± 0.02 0.69 ± 0.01 0.019; "
+                       "P83 0.80 ± 0.03 0.75 ± 0.03 0.25 ± 0.03 0.78 ± 0.01 0.78 ± 0.01 0.012; "
+                       "P66 0.73 ± 0.05 0.83 ± 0.05 0.17 ± 0.05 0.78 ± 0.01 0.77 ± 0.02 0.024; "
+                       "P50 0.67 ± 0.03 0.88 ± 0.03 0.12 ± 0.03 0.78 ± 0.01 0.75 ± 0.01 0.011; "
+                       "P33 0.60 ± 0.04 0.93 ± 0.03 0.07 ± 0.03 0.77 ± 0.01 0.72 ± 0.02 0.033; "
+                       "P17 0.44 ± 0.03 0.99 ± 0.00 0.01 ± 0.00 0.71 ± 0.01 0.60 ± 0.03 0.043; "
+                       "RAND 0.46 ± 0.09 0.98 ± 0.01 0.02 ± 0.01 0.72 ± 0.04 0.62 ± 0.08 0.135",
+                   "Results (Fig. 7)": "an analogous AUC value of 0.82 from the six TPR-FPR pairs; the Fig. 7 caption: 0.83",
+                   "Results (Fig. 8)": "average BCM F1-CV 0.0363 (SegNet), 0.0236 (UNet), 0.0345 (PSPNet); RAND 0.095, 0.124, 0.105",
+                   "Discussion": "BCM F1-CV from 0.011 to 0.043, RAND from 0.118 to 0.135",
+                   "Datasets": "lung opacity in 5659 of 25,684 images; test 229 + 229"},
         presets=dict(
             smoke={},
             paper=dict(n_images=None, positive_frac=0.22, test_per_class=229, valid_per_class=229, img_size=256,
@@ -133,13 +164,28 @@ PAPERS: dict[str, dict] = {
                          loss="pixel-wise cross-entropy over background and opacity (the paper: cross-entropy)",
                          masks="RSNA gives boxes only: the filled boxes are the training masks",
                          counts="the four outcomes of the overlap rule enter the usual formulas; a positive case whose "
-                                "predicted boxes all miss is an FP (Fig. 4b), so it counts in neither TPR's numerator nor denominator",
+                                "predicted boxes all miss is an FP (Fig. 4b), so it counts in neither TPR's numerator nor denominator "
+                                "(metrics.json: positives_out_of_tpr)",
+                         auc_ends="(0, 0) and (1, 1) added to the six operating points before the area (the paper "
+                                  "'linearly interpolated the six TPR-FPR pairs' and names no end points)",
                          decision="a pixel is opacity when its probability is at least 0.5 (argmax); predicted holes are filled",
                          unet="padded convolutions with batch norm (the paper's Fig. 3 is the classic U-Net)"),
     ),
     "fang2021": dict(
         notebook="papers/fang2021_lung_heart.ipynb",
         title="Fang et al. (CXR-IRNet): multi-scale attention and lung+heart feature weighting, 14 findings, CAM boxes",
+        published={"Table 1": "train 86,524, test 25,596, box 984 images",
+                   "Table 2 (AUROC: CheXNet, Ours w/o F_l, Ours)": {
+                       "Atelectasis": (.7919, .8151, .8073), "Cardiomegaly": (.9038, .9100, .9069), "Effusion": (.8744, .8779, .8401),
+                       "Infiltration": (.6942, .6923, .7901), "Mass": (.8142, .8290, .8131), "Nodule": (.7286, .7553, .8377),
+                       "Pneumonia": (.7477, .7401, .7465), "Pneumothorax": (.8431, .8516, .8728), "Consolidation": (.7933, .8038, .7831),
+                       "Edema": (.8777, .8858, .8575), "Emphysema": (.8726, .8849, .8605), "Fibrosis": (.7986, .8077, .8494),
+                       "Pleural_Thickening": (.7528, .7573, .8123), "Hernia": (.8545, .8995, .8915), "CheXNet average": .8105},
+                   "Table 3 (IoU: FE, FE w/o MA)": {
+                       "Atelectasis": (.1713, .1212), "Cardiomegaly": (.5515, .4430), "Effusion": (.3242, .3258),
+                       "Infiltration": (.3819, .2783), "Mass": (.1768, None), "Nodule": (.0460, None), "Pneumonia": (.3097, None),
+                       "Pneumothorax": (.3345, None), "average": (.3014, .2437)},
+                   "1 (SalNet)": "the best bounding-box performance so far: 0.29 average IoU"},
         presets=dict(
             smoke={},
             paper=dict(n_images=None, img_size=224, backbone="densenet121", pretrained=True, epochs=50, bs=512, lr=1e-3,
@@ -161,6 +207,10 @@ PAPERS: dict[str, dict] = {
             attention="ours: the text's 'two convolutional layers with a kernel step of 2' (paper_text) or net/CXRNet.py (released_code)",
             activation="ours: the text has none; the released code puts a sigmoid on the DenseNet features",
             mask_pooling="ours: Eq. 3 with an adaptive-average-pooled mask; the released code binarises it at 0.5",
+            seg_width="ours: the channels of the first stage of the MONAI U-Net in ../shared/bench/peer_lungseg_monai.py "
+                      "(16-256); the paper names U-Net [39] and gives no width",
+            seg_depth="ours: the four strided stages of the same bench U-Net; Ronneberger's U-Net [39] has four down-samplings too",
+            seg_stride="ours: 2 runs the U-Net at half size inside (4x cheaper on a CPU); the paper gives no design",
             seg_images="ours: JSRT has 247 images (2)", seg_epochs="ours: the paper gives none", seg_size="ours",
             finding_frac="ours (phantoms only)", test_frac="ours: used only when the data has no official test list",
             cam_threshold="ours: the paper does not say how a CAM becomes a box"),
@@ -173,7 +223,9 @@ PAPERS: dict[str, dict] = {
             box_set="the test images that have a box (the paper's 984-box set is separate from its test list)",
             cam_class="the CAM of the box's own finding, as the released BoxTest does",
             iou_average="the mean over boxes (weighted by box count), as the released BoxTest prints it",
-            mask="the U-Net's lungs and heart merged into one binary mask (3.3)"),
+            mask="the U-Net's lungs and heart merged into one binary mask (3.3)",
+            checkpoint="the model after the last epoch; the released main.py validates on its test loader and keeps "
+                       "the epoch with the best test AUROC (dataloader_val = get_test_dataloader(...); best_img_model.pkl)"),
     ),
 }
 "The paper notebooks: path under `nbs/`, title, presets (values that differ from the notebook's defaults) and the source of each `paper` value."
@@ -284,6 +336,31 @@ def _resolved_in_folder(out: Path, paper: str, preset: str) -> dict | None:
     if not isinstance(y, dict) or y.get("paper") != paper or y.get("preset") != preset: return None
     return y
 
+_ARCH_KEYS = ("arch", "backbone", "resnet_arch")  # the parameters that name a paper notebook's torchvision network
+
+def require_weights(paper: str, # the paper, for the message
+                    params: Mapping, # a run's resolved parameters
+                   ) -> None:
+    "With `pretrained=True`, stop unless the ImageNet weights of the run's torchvision network are cached or downloadable."
+    if params.get("pretrained") is not True: return
+    for key in _ARCH_KEYS:
+        arch = params.get(key)
+        if not isinstance(arch, str): continue
+        try: f = weights_file(arch)
+        except (ValueError, KeyError): continue  # one of the package's own networks: cxr_learner refuses pretrained=True itself
+        if f.is_file(): continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pretrained_state_dict(arch, True)  # downloads into torch's cache
+        except Exception as e:
+            raise RuntimeError(
+                f"{paper}: pretrained=True (the paper's transfer learning) needs the ImageNet weights of {key}={arch!r}, which are "
+                f"neither in torch's cache ({f}) nor downloadable here ({e}). Get them on a machine with network: "
+                f"python -c \"import torchvision; torchvision.models.get_model('{arch}', weights='DEFAULT')\", then copy "
+                f"{f.name} into {f.parent} (or point TORCH_HOME at a folder with hub/checkpoints/{f.name}); "
+                f"or run with -p pretrained auto, which falls back to random weights: no longer the paper's method") from None
+
 def start_run(paper: str, # a key of `PAPERS` (or any name with `notebook` and `presets` given)
               namespace: Mapping, # the notebook's `globals()` after its parameters cell
               notebook=None, # the notebook's path (default: from `PAPERS`)
@@ -312,6 +389,7 @@ def start_run(paper: str, # a key of `PAPERS` (or any name with `notebook` and `
     done = _resolved_in_folder(out, paper, preset)
     base = {k: done[k] for k in specs if done and k in done}
     params = resolve_params(specs, presets, preset, given, base=base or None)
+    require_weights(paper, params)  # before any folder or work
     device = resolve_device(params.get("device", "auto"))
     defaults.use_cuda = device.type == "cuda"
     if device.type == "cuda": torch.cuda.set_device(device)

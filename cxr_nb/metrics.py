@@ -9,8 +9,8 @@ Docs: https://cxr-nb.github.io/cxr_nb/metrics.html.md"""
 __all__ = ['tpr', 'binary_counts', 'accuracy', 'precision', 'recall', 'tnr', 'fpr', 'f1', 'confusion_matrix', 'roc_auc',
            'roc_curve', 'per_class_auc', 'macro_auc', 'BootstrapCI', 'bootstrap_ci', 'binary_report',
            'per_class_auc_ci', 'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points',
-           'epoch_mean', 'epoch_mean_vs_heldout', 'paper_vs_run', 'clopper_pearson', 'difference_interval',
-           'published_confusion', 'published_intervals', 'precision_recall_curve']
+           'run_rates', 'cases_trials_ci', 'epoch_mean', 'epoch_mean_vs_heldout', 'paper_vs_run', 'clopper_pearson',
+           'difference_interval', 'published_confusion', 'published_intervals', 'precision_recall_curve']
 
 # %% ../nbs/06_metrics.ipynb #3f81d952
 from typing import Callable, NamedTuple, Sequence
@@ -373,6 +373,63 @@ def auc_from_operating_points(fprs, # false-positive rate of each operating poin
     y = np.concatenate([[0.0], r[order], [1.0]])
     return float(np.trapezoid(y, x))
 
+# %% ../nbs/06_metrics.ipynb #c7e1a2b1
+def run_rates(cases: pd.DataFrame, # one row per (run, case) with 0/1 `target` and `pred`
+              by: str | Sequence[str] = ("scheme", "trial"), # the columns that name a run
+              target: str = "target", pred: str = "pred",
+             ) -> pd.DataFrame:
+    "TPR, FPR and F1 of every run (one row per value of `by`), from the summed counts; nan where a rate is undefined."
+    by = [by] if isinstance(by, str) else list(by)
+    missing = (set(by) | {target, pred}) - set(cases.columns)
+    if missing: raise ValueError(f"run_rates: cases need columns {sorted(missing)}; they have {list(cases.columns)}")
+    t, p = cases[target].to_numpy().astype(bool), cases[pred].to_numpy().astype(bool)
+    c = pd.DataFrame({"tp": t & p, "fp": ~t & p, "fn": t & ~p, "tn": ~t & ~p}, index=cases.index).astype(int)
+    s = c.groupby([cases[k] for k in by], sort=False).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({"tpr": s.tp / (s.tp + s.fn), "fpr": s.fp / (s.fp + s.tn),
+                             "f1": np.where(s.tp + s.fp + s.fn > 0, 2 * s.tp / (2 * s.tp + s.fp + s.fn), np.nan)}, index=s.index)
+
+def cases_trials_ci(cases: pd.DataFrame, # one row per (trial, case) and possibly scheme; needs `case_col`, `trial_col`
+                    statistic: Callable, # statistic(cases) -> float, e.g. an analogous AUC or an F1-CV
+                    n_boot: int = 1000, # number of resamples
+                    level: float = 0.95, # coverage of the interval
+                    seed: int = 0, # seed of the resampling
+                    case_col: str = "patient_id", # test cases are resampled as whole groups of this column
+                    trial_col: str = "trial", # the column naming the trial
+                    stratify: str | None = "label", # resample the cases within each class of this column (None: not)
+                   ) -> BootstrapCI:
+    "Point value and percentile CI of `statistic(cases)`, resampling the trials and the test cases together."
+    check_int(n_boot, "n_boot", 0, fn="cases_trials_ci")
+    check_number(level, "level", 0, 1, "cases_trials_ci", low_open=True, high_open=True)
+    need = {case_col, trial_col} | ({stratify} if stratify else set())
+    if not isinstance(cases, pd.DataFrame) or need - set(cases.columns):
+        raise ValueError(f"cases_trials_ci: cases must be a DataFrame with columns {sorted(need)}")
+    cases = cases.reset_index(drop=True)
+    value = float(statistic(cases))
+    trials, groups = pd.Index(cases[trial_col].unique()), pd.Index(cases[case_col].unique())
+    key = trials.get_indexer(cases[trial_col]) * len(groups) + groups.get_indexer(cases[case_col])
+    order = np.argsort(key, kind="stable")
+    start = np.searchsorted(key[order], np.arange(len(trials) * len(groups)))
+    count = np.searchsorted(key[order], np.arange(len(trials) * len(groups)), side="right") - start
+    g_class = (cases.groupby(case_col)[stratify].max().reindex(groups).to_numpy() if stratify else np.zeros(len(groups)))
+    strata = [np.flatnonzero(g_class == c) for c in np.unique(g_class)]
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for b in range(n_boot):
+        t_pick = rng.choice(len(trials), len(trials), replace=True)
+        g_pick = np.concatenate([rng.choice(s, len(s), replace=True) for s in strata])
+        keys = (t_pick[:, None] * len(groups) + g_pick[None, :]).ravel()
+        n = count[keys]
+        rows = order[np.repeat(start[keys], n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+        frame = cases.iloc[rows].copy()
+        frame[trial_col] = np.repeat(np.repeat(np.arange(len(trials)), len(g_pick)), n)  # a trial drawn twice counts twice
+        stats[b] = statistic(frame)
+    ok = stats[~np.isnan(stats)]
+    if len(ok) == 0: return BootstrapCI(value, float("nan"), float("nan"), 0)
+    a = (1 - level) / 2
+    lo, hi = np.percentile(ok, [100 * a, 100 * (1 - a)])
+    return BootstrapCI(value, float(lo), float(hi), int(len(ok)))
+
 # %% ../nbs/06_metrics.ipynb #44eda265
 def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based), [fold/trial], metric columns
                metric: str = "accuracy", # the column to average
@@ -407,13 +464,20 @@ def epoch_mean_vs_heldout(history: pd.DataFrame, # per-epoch history (see `epoch
                           *,
                           first: int, # first epoch, 1-based
                           last: int, # last epoch, 1-based, inclusive
-                          n_boot: int = 1000, seed: int = 0, groups=None) -> pd.DataFrame:
-    "The epoch-averaged validation figure (epochs `first`..`last`) beside the held-out accuracy with its CI."
+                          n_boot: int = 1000, seed: int = 0, groups=None,
+                          epoch_ci: BootstrapCI | None = None, # the window's accuracy with its CI (`experiment.epoch_window_accuracy`)
+                         ) -> pd.DataFrame:
+    "The epoch-averaged validation figure (epochs `first`..`last`) beside the held-out accuracy, each with its CI when known."
     em = epoch_mean(history, metric, first=first, last=last)
     ci = bootstrap_ci(accuracy, y_true, y_pred, n_boot=n_boot, seed=seed, groups=groups)
+    if epoch_ci is not None and not isinstance(epoch_ci, BootstrapCI):
+        raise TypeError(f"epoch_mean_vs_heldout: epoch_ci must be a BootstrapCI, got {type(epoch_ci).__name__}")
+    first_row = (dict(value=em["mean"], ci_low=np.nan, ci_high=np.nan, note="averaged over epochs and runs (no CI given); "
+                      "validation data chose the model") if epoch_ci is None else
+                 dict(value=epoch_ci.value, ci_low=epoch_ci.low, ci_high=epoch_ci.high, note="pooled over the window's "
+                      "epochs and the runs' validation images, bootstrap 95% CI; validation data chose the model"))
     return pd.DataFrame([
-        dict(figure=f"mean validation {metric}, epochs {first}-{last}", value=em["mean"],
-             ci_low=np.nan, ci_high=np.nan, note="averaged over epochs and runs; validation data chose the model"),
+        dict(figure=f"mean validation {metric}, epochs {first}-{last}", **first_row),
         dict(figure="held-out accuracy of the final model", value=ci.value, ci_low=ci.low, ci_high=ci.high,
              note=f"{len(np.asarray(y_true))} held-out cases, bootstrap 95% CI"),
     ]).set_index("figure")
