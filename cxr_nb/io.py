@@ -9,9 +9,12 @@ Docs: https://cxr-nb.github.io/cxr_nb/io.html.md"""
 # %% ../nbs/00_io.ipynb #289ee29f
 from __future__ import annotations
 
+import errno
 import os
 import re
+import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 from .checks import check_choice, check_int
 
 # %% auto #0
-__all__ = ['CXRReadError', 'find_dataset', 'parse_dicom_age', 'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
+__all__ = ['CXRReadError', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset', 'parse_dicom_age',
+           'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
 # %% ../nbs/00_io.ipynb #7e7530e5
 class CXRReadError(Exception):
@@ -37,6 +41,84 @@ class CXRReadError(Exception):
         self.path, self.reason = Path(path), reason
 
     def __str__(self): return f"cannot read {self.path}: {self.reason}"
+
+# %% ../nbs/00_io.ipynb #5401ef6e
+_UMASK = os.umask(0); os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a plain open() would give 0666 & ~umask
+
+@contextmanager
+def atomic_write(path, # the final file (its folder must exist)
+                 mode:str|None="wb", # "wb", "w" (text, UTF-8), or None: yield the temporary *path* (ends in .tmp) for writers that need a name
+                ):
+    "Write `path` all or nothing: a temporary file in its folder, fsynced, then renamed onto `path` (removed on any failure)."
+    path = Path(path)
+    if mode not in ("wb", "w", None): raise ValueError(f"atomic_write: mode must be 'wb', 'w' or None, got {mode!r}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp)
+    try:
+        if mode is None:
+            os.close(fd)
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try: os.fsync(fd)
+            finally: os.close(fd)
+        else:
+            with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# %% ../nbs/00_io.ipynb #6116cc73
+def write_image(path, # the final file; its suffix (.png, .jpeg, ...) chooses the format
+                a:np.ndarray, # uint8 or uint16 (H, W) or (H, W, 3) BGR, as `cv2.imwrite` takes
+                params=(), # cv2 encoder parameters, e.g. (cv2.IMWRITE_JPEG_QUALITY, 92)
+               ) -> Path:
+    "`cv2.imwrite`, all or nothing: encoded in memory, then written with `atomic_write`."
+    import cv2
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix, a, list(params))
+    if not ok: raise ValueError(f"write_image: cannot encode a {a.dtype} {a.shape} array as {path.suffix}: {path}")
+    with atomic_write(path) as f: f.write(buf.tobytes())
+    return path
+
+
+# %% ../nbs/00_io.ipynb #d8f26f7f
+class OutputError(OSError):
+    "A batch job could not write to its output folder (disk full, read-only, permission denied): no source is to blame."
+    def __init__(self,
+                 folder, # the output folder
+                 reason, # the OSError (or its text)
+                 fn:str="", # the job, for the message
+                ):
+        code = reason.errno if isinstance(reason, OSError) else None
+        why = (reason.strerror or str(reason)) if isinstance(reason, OSError) else str(reason)
+        super().__init__(code, why)
+        self.folder, self.fn = Path(folder), fn
+        self.args = (folder, why if code is None else OSError(code, why), fn)  # pickles (worker pools)
+
+    def __str__(self):
+        return (f"{self.fn + ': ' if self.fn else ''}cannot write to the output folder {self.folder}: {self.strerror} "
+                "(entries already written stay valid; free space or fix the folder and run again)")
+
+def check_writable(folder, # an output folder (created if missing)
+                   fn:str="", # the job, for the message
+                  ) -> Path:
+    "Create `folder` if needed and write (then remove) a small probe file in it; an `OutputError` if that fails."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(folder / ".cxr_nb_probe") as f: f.write(b"probe")
+        (folder / ".cxr_nb_probe").unlink()
+    except OSError as e:
+        if isinstance(e, (FileExistsError, NotADirectoryError)): raise
+        raise OutputError(folder, e, fn) from None
+    return folder
+
 
 # %% ../nbs/00_io.ipynb #c96233bc
 def _repo_root() -> Path:
