@@ -27,7 +27,7 @@ from PIL import Image
 import pydicom
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, find_dataset, read_cxr
+from .io import CXRReadError, atomic_write, find_dataset, read_cxr, write_image
 from .boxes import boxes_to_mask, mask_to_boxes
 from .vocab import JSRT_RAW_SIDE, JSRT_STRUCTURES, NIH_FINDINGS
 from .checks import check_choice, check_columns, check_int, check_number, read_table
@@ -298,7 +298,7 @@ def write_box_masks(df: pd.DataFrame, # a loader's frame with `path` and `boxes`
             if old.shape != m.shape or (old > 127).tolist() != (m > 127).tolist():
                 raise FileExistsError(f"{f} exists and holds another mask: not replacing it; choose another folder")
         else:
-            Image.fromarray(m).save(f)
+            write_image(f, m)
         out.append(str(f.resolve()))
     df = df.copy()
     df[f"mask_{structure}"] = out
@@ -676,7 +676,7 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
     else:
         root.mkdir(parents=True, exist_ok=True)
         getattr(_layouts, f"write_{layout}_layout")(root, n, seed=seed, size=size, **writer_kwargs)
-        marker.write_text(json.dumps(params))
+        with atomic_write(marker, "w") as fh: json.dump(params, fh)  # written last: an interrupted writer leaves no marker
     if layout == "nih":
         simulated = set(PHANTOM_FINDINGS)
         df = load_nih(root, labels=[f for f in NIH_FINDINGS if f in simulated], check=check, on_bad=on_bad)

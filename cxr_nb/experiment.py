@@ -26,7 +26,7 @@ import torch
 warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fastai's torch.jit notice, at its import
 from fastai.torch_core import defaults, set_seed
 
-from .io import find_dataset
+from .io import atomic_write, find_dataset
 from .datasets import LOADERS, detect_layout, load_dataset, load_phantom
 from .splits import patient_split
 from .segment import Segmenter, evaluate_segmenter, train_segmenter
@@ -641,5 +641,5 @@ def save_run_results(run: Run, # from `start_run`
                tables={k: _records(v) for k, v in (tables or {}).items()}, extra=_jsonable(extra or {}),
                written=_dt.datetime.now().isoformat(timespec="seconds"))
     run.out.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(res, indent=2, default=str))
+    with atomic_write(f, "w") as fh: json.dump(res, fh, indent=2, default=str)
     return f

@@ -42,7 +42,7 @@ class CXRReadError(Exception):
 
     def __str__(self): return f"cannot read {self.path}: {self.reason}"
 
-# %% ../nbs/00_io.ipynb #5401ef6e
+# %% ../nbs/00_io.ipynb #70cd5c2e
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a plain open() would give 0666 & ~umask
 
 @contextmanager
@@ -73,7 +73,7 @@ def atomic_write(path, # the final file (its folder must exist)
         raise
 
 
-# %% ../nbs/00_io.ipynb #6116cc73
+# %% ../nbs/00_io.ipynb #737052c1
 def write_image(path, # the final file; its suffix (.png, .jpeg, ...) chooses the format
                 a:np.ndarray, # uint8 or uint16 (H, W) or (H, W, 3) BGR, as `cv2.imwrite` takes
                 params=(), # cv2 encoder parameters, e.g. (cv2.IMWRITE_JPEG_QUALITY, 92)
@@ -87,7 +87,7 @@ def write_image(path, # the final file; its suffix (.png, .jpeg, ...) chooses th
     return path
 
 
-# %% ../nbs/00_io.ipynb #d8f26f7f
+# %% ../nbs/00_io.ipynb #450b7a76
 class OutputError(OSError):
     "A batch job could not write to its output folder (disk full, read-only, permission denied): no source is to blame."
     def __init__(self,

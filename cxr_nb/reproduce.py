@@ -25,6 +25,7 @@ import pandas as pd
 
 from .experiment import PAPERS, _repo_root, notebooks_dir, paper_entry, paper_parameters
 from .parameters import _parameters_cell, resolve_params
+from .io import atomic_write
 
 # %% auto #0
 __all__ = ['environment', 'RunFailed', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary', 'SweepResult',
@@ -76,7 +77,7 @@ def _tagged_notebook(src: Path) -> Path:
     cell.metadata["tags"] = ["parameters"]
     tmp = Path(tempfile.mkdtemp(prefix="cxr_nb_"))
     atexit.register(shutil.rmtree, tmp, True)
-    nbformat.write(nb, tmp / src.name)
+    with atomic_write(tmp / src.name, "w") as f: nbformat.write(nb, f)
     return tmp / src.name
 
 def _export_html(nb_path: Path) -> Path | None:
@@ -85,7 +86,7 @@ def _export_html(nb_path: Path) -> Path | None:
         from nbconvert import HTMLExporter
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
         html = nb_path.with_suffix(".html")
-        html.write_text(body, encoding="utf-8")
+        with atomic_write(html, "w") as f: f.write(body)
         return html
     except Exception as e:  # the run's result matters more than its HTML copy
         print(f"warning: HTML export of {nb_path} failed: {e}", file=sys.stderr)
@@ -149,7 +150,7 @@ def _execute(src: Path, paper: str, preset: str, inject: dict, resolved: dict, r
     "Run the notebook in the existing, empty `run_dir`: params.yaml, the executed notebook, env.json, HTML."
     import papermill
     import yaml
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(dict(paper=paper, **resolved), sort_keys=False))
+    with atomic_write(run_dir / "params.yaml", "w") as f: yaml.safe_dump(dict(paper=paper, **resolved), f, sort_keys=False)
     executed = run_dir / src.name
     inject = dict(inject, preset=preset, out_dir=str(run_dir))
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -168,7 +169,7 @@ def _execute(src: Path, paper: str, preset: str, inject: dict, resolved: dict, r
         m = json.loads(metrics_file.read_text())
         env["data"] = m.get("data")
     env["status"] = "failed" if error else "ok"
-    (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+    with atomic_write(run_dir / "env.json", "w") as f: json.dump(env, f, indent=2, default=str)
     _export_html(executed)
     if error:
         raise RunFailed(f"{paper} failed: {error}\n  open the executed notebook: {executed}", executed)
@@ -351,7 +352,7 @@ def _sweep_point(spec: dict) -> dict:
     rec = dict(point=spec["point"], attempt=att.name, folder=str(att), host=platform.node(),
                finished=_dt.datetime.now().isoformat(timespec="seconds"))
     tmp = att / "done.json"
-    tmp.write_text(json.dumps(rec))
+    with atomic_write(tmp, "w") as f: json.dump(rec, f)
     try:
         os.link(tmp, done)  # atomic and complete, refused when another attempt finished first
     except FileExistsError:
@@ -444,9 +445,11 @@ def run_sweep(paper: str, # a key of `PAPERS`
             raise FileExistsError(f"{folder} holds another sweep ({sweep_file}); give another --name")
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        sweep_file.write_text(json.dumps(dict(desc, created=_dt.datetime.now().isoformat(timespec="seconds")), indent=2, default=str))
+        with atomic_write(sweep_file, "w") as f:
+            json.dump(dict(desc, created=_dt.datetime.now().isoformat(timespec="seconds")), f, indent=2, default=str)
     nb_copy = folder / src.name  # on the sweep's (shared) folder: workers on other machines read it there
-    if not nb_copy.exists(): nb_copy.write_bytes(src.read_bytes())
+    if not nb_copy.exists():
+        with atomic_write(nb_copy) as f: f.write(src.read_bytes())
     threads = max(1, cpus // workers) if executor == "dask" and not scheduler else None
     for spec in specs:
         spec.update(notebook=str(nb_copy), dir=str(folder / _point_name(spec["point"])), threads=threads)
@@ -497,7 +500,7 @@ def run_sweep(paper: str, # a key of `PAPERS`
     runs = pd.DataFrame(rows)
     keys = [k for k in grid if k != replicate]
     summary = sweep_summary(pd.DataFrame(values), keys)
-    runs.to_csv(folder / "runs.csv", index=False)
-    summary.to_csv(folder / "summary.csv", index=False)
+    for table, fname in ((runs, "runs.csv"), (summary, "summary.csv")):
+        with atomic_write(folder / fname, "w") as f: table.to_csv(f, index=False)
     return SweepResult(folder, runs, summary)
 

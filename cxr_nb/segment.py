@@ -34,7 +34,7 @@ from fastai.vision.augment import RandTransform
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, read_cxr
+from .io import CXRReadError, atomic_write, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 from .pretrained import pretrained_state_dict
 from .dataloaders import BatchControlDL, label_map, resolve_structures
@@ -495,12 +495,15 @@ class Segmenter:
         "Write weights and settings to one file (an existing file is refused unless `overwrite`)."
         path = check_new_file(path, overwrite, "Segmenter.save")
         sd = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, path)
+        with atomic_write(path) as f:  # a failed save (full disk) leaves the previous file as it was
+            torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, f)
         return path
 
     @classmethod
     def load(cls, path, device=None):
         "A `Segmenter` from a file written by `save` (random-init model, then the saved weights)."
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Segmenter.load: {path}: no such file" if not Path(path).exists() else f"Segmenter.load: {path} is a folder, not a saved Segmenter")
         try: ck = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e: raise ValueError(f"{path}: not a Segmenter file ({type(e).__name__}: {e})") from None
         if not isinstance(ck, dict) or ck.get("format") != "cxr_nb.Segmenter/1":
