@@ -281,6 +281,21 @@ def _dicom_pixels(path:Path, ds:pydicom.Dataset, frame:int|None) -> np.ndarray:
                                  f"({ts.name if ts else 'unknown syntax'}; {type(e).__name__}: {e})") from None
     return arr
 
+def _values_above_bits_stored(ds:pydicom.Dataset, bits:int) -> int|None:
+    "The largest stored value of uncompressed unsigned pixel data when it exceeds `bits` bits and no overlay uses the high bits, else None."
+    ts = getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', None)
+    alloc = int(ds.get('BitsAllocated', 0) or 0)
+    if (ts is not None and ts.is_compressed) or alloc not in (16, 32) or bits >= alloc or int(ds.get('PixelRepresentation', 0)) == 1:
+        return None
+    if any(e.tag.group & 0xFF01 == 0x6000 and e.tag.element == 0x0102 and int(e.value or 0) > 0 for e in ds.iterall()):
+        return None  # an old overlay plane lives in the unused high bits: masking them is right
+    dt = np.dtype(f"{'>' if ts == ExplicitVRBigEndian else '<'}u{alloc // 8}")
+    raw = ds.get('PixelData')
+    if raw is None: return None
+    raw = np.frombuffer(raw, dtype=dt, count=len(raw) // dt.itemsize)
+    top = int(raw.max()) if raw.size else 0
+    return top if top >= (1 << bits) else None
+
 def _honour_bits_stored(arr:np.ndarray, bits:int, signed:bool) -> np.ndarray:
     "Keep only the low `bits` bits of each stored value (sign-extended when `signed`); pydicom 3 does it too."
     if not np.issubdtype(arr.dtype, np.integer) or bits >= arr.dtype.itemsize * 8: return arr
@@ -322,6 +337,13 @@ def _dicom_to_float(path:Path, ds:pydicom.Dataset, apply_voi:bool, no_window:str
         raise CXRReadError(path, f"photometric interpretation {photometric!r}: cannot interpret as a radiograph")
     bits = int(ds.get('BitsStored', ds.get('BitsAllocated', arr.dtype.itemsize * 8)))
     signed = int(ds.get('PixelRepresentation', 0)) == 1
+    top = _values_above_bits_stored(ds, bits)
+    if top is not None:  # the header is wrong, not the pixels: masking would wrap bright values into dark ones
+        alloc = int(ds.BitsAllocated)
+        warnings.warn(f"{path}: BitsStored is {bits} but pixel values reach {top} (more than {(1 << bits) - 1}) and no "
+                      f"overlay uses the high bits: reading all {alloc} allocated bits instead of masking to {bits}")
+        ds.BitsStored, ds.HighBit = alloc, alloc - 1
+        arr, bits = _dicom_pixels(path, ds, frame), alloc
     arr = _honour_bits_stored(arr, bits, signed)
     try: values = apply_modality_lut(arr, ds).astype(np.float64)
     except Exception as e: raise CXRReadError(path, f"invalid rescale / modality LUT ({e})") from None

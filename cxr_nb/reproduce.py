@@ -28,8 +28,8 @@ from .parameters import _parameters_cell, resolve_params
 from .io import atomic_write
 
 # %% auto #0
-__all__ = ['environment', 'RunFailed', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary', 'SweepResult',
-           'run_sweep']
+__all__ = ['environment', 'RunFailed', 'check_run_paths', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary',
+           'SweepResult', 'run_sweep']
 
 # %% ../nbs/10_reproduce.ipynb #85939a36
 _VERSIONED = ("cxr_nb", "torch", "torchvision", "fastai", "fastcore", "numpy", "pandas", "scikit-learn",
@@ -92,6 +92,20 @@ def _export_html(nb_path: Path) -> Path | None:
         print(f"warning: HTML export of {nb_path} failed: {e}", file=sys.stderr)
         return None
 
+# %% ../nbs/10_reproduce.ipynb #01b00054
+def check_run_paths(values: dict, # resolved parameters of a run (`resolve_params`)
+                   ) -> dict:
+    "`values` if every parameter naming data or a file points at something that exists; else an error naming it."
+    from cxr_nb.experiment import check_data_choice
+    for k, v in values.items():
+        if k == "data" or k.endswith("_data"):
+            check_data_choice(v, k)
+        elif (k == "pretrained" or k.endswith(("_file", "_path"))) and isinstance(v, str) and v not in ("auto", ""):
+            if not Path(v).expanduser().is_file():
+                raise FileNotFoundError(f"{k}={v!r}: no such file" if not Path(v).expanduser().exists() else f"{k}={v!r} is a folder, not a file")
+    return values
+
+
 # %% ../nbs/10_reproduce.ipynb #73c70218
 def run_paper(paper: str, # a key of `PAPERS`
               preset: str = "smoke", # `smoke` (minutes on a CPU) or `paper` (the published settings)
@@ -125,6 +139,7 @@ def _prepare(paper: str, preset: str, params: dict | None, processes: int = 1) -
         if k in params: raise KeyError(f"{k!r} is set by cxr-nb run itself (use --preset / --out), not with -p")
     specs = paper_parameters(paper)
     resolved = resolve_params(specs, entry["presets"], preset, params)  # names and types checked, nothing written yet
+    check_run_paths(resolved)  # data folders and files exist: checked here, not half a minute into the kernel
     return src, {k: resolved[k] for k in params}, resolved
 
 def _check_out(out, run_dir: Path):
