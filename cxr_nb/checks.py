@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_columns',
-           'read_table', 'fresh_dir', 'check_new_file']
+__all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_unit_image',
+           'check_columns', 'read_table', 'fresh_dir', 'check_new_file']
 
 # %% ../nbs/00a_checks.ipynb #167bba2e
 def _where(fn) -> str: return f"{fn}: " if fn else ""
@@ -114,6 +114,27 @@ def check_scores(s, # scores or probabilities, one per case
     bad = ~np.isfinite(a)
     if bad.any(): raise ValueError(f"{_where(fn)}{name} holds {int(bad.sum())} NaN or infinite value(s)")
     return a
+
+# %% ../nbs/00a_checks.ipynb #5d69e1d1
+def check_unit_image(img, # the image given
+                     name:str="img", # the argument's name, for the message
+                     fn:str|None=None, # the function's name, for the message
+                    ) -> np.ndarray:
+    "`img` as float32 when it is a float array with finite values in [0, 1]; else a ValueError naming what came."
+    a = np.asarray(img)
+    if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+        top = int(a.max()) if a.size else 0
+        raise ValueError(f"{_where(fn)}{name} is an integer image ({a.dtype}, values up to {top}) where floats in [0, 1] "
+                         f"are expected: divide by {255 if top <= 255 else 65535} (or read it with read_cxr)")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{_where(fn)}{name} must be a float image in [0, 1], got dtype {a.dtype}")
+    a = a.astype(np.float32, copy=False)
+    bad = ~np.isfinite(a)
+    if bad.any(): raise ValueError(f"{_where(fn)}{name} has {int(bad.sum())} non-finite pixels (NaN or inf)")
+    if a.size and (a.min() < -1e-3 or a.max() > 1 + 1e-3):
+        raise ValueError(f"{_where(fn)}{name} has values in [{a.min():g}, {a.max():g}], expected floats in [0, 1]")
+    return a
+
 
 # %% ../nbs/00a_checks.ipynb #531d5cd1
 def check_columns(df, # the frame given

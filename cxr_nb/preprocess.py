@@ -34,7 +34,7 @@ from fastai.vision.augment import RandTransform
 from fastprogress.fastprogress import progress_bar
 
 from .io import read_cxr, CXRReadError, PILCXR, OutputError, atomic_write, check_writable
-from .checks import check_int, check_number
+from .checks import check_int, check_number, check_unit_image
 
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
@@ -78,10 +78,11 @@ def auto_window(img: np.ndarray, # image, float in [0, 1]
     return window(img, *percentile_window(img, lo, hi, mask))
 
 # %% ../nbs/01_preprocess.ipynb #76d35ad7
-def _check_img(img) -> np.ndarray:
+def _check_img(img, fn: str | None = None) -> np.ndarray:
+    "A 2-D float32 image with finite values in [0, 1] (an 8-bit or NaN-holding array is refused by name)."
     img = np.asarray(img)
     if img.ndim != 2: raise ValueError(f"expected a 2-D grayscale array (H, W), got shape {img.shape}")
-    return img.astype(np.float32, copy=False)
+    return check_unit_image(img, "img", fn)
 
 def _check_mask(mask, shape) -> np.ndarray:
     mask = np.asarray(mask, bool)

@@ -38,7 +38,7 @@ from .io import CXRReadError, atomic_write, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 from .pretrained import pretrained_state_dict
 from .dataloaders import BatchControlDL, label_map, resolve_structures
-from .checks import check_choice, check_int, check_new_file
+from .checks import check_choice, check_int, check_new_file, check_unit_image
 from .seg_archs import SegNet, PSPNet, _conv_block
 
 # %% ../nbs/04_segment.ipynb #30fe4314
@@ -516,7 +516,7 @@ class Segmenter:
 
     def _prepare(self, item) -> tuple:
         "(resized image, PadInfo, original (H, W)) of a path or an array."
-        img = _read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else np.asarray(item, np.float32)
+        img = _read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else check_unit_image(item, "image", "Segmenter")
         x, info = resize_pad(img, self.size)
         return x, info, img.shape[:2]
 
