@@ -22,7 +22,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_unit_image',
-           'check_columns', 'read_table', 'fresh_dir', 'check_new_file']
+           'check_columns', 'read_table', 'check_unique_labels', 'fresh_dir', 'check_new_file']
 
 # %% ../nbs/00a_checks.ipynb #167bba2e
 def _where(fn) -> str: return f"{fn}: " if fn else ""
@@ -170,6 +170,27 @@ def read_table(path, # a CSV file
     if df.shape[1] < min_columns:
         raise ValueError(f"{where}{path} has {df.shape[1]} column(s), expected at least {min_columns}: {list(df.columns)}")
     return df
+
+# %% ../nbs/00a_checks.ipynb #f7a00e70
+def check_unique_labels(df:pd.DataFrame, # a label table read by `read_table`
+                        key, # the column (name or position) naming the image or patient
+                        labels:Sequence, # the label columns (names or positions) that must agree within a key
+                        path, # the file, for the message
+                        what:str="", # who reads it, e.g. 'JSRT/SCR'
+                       ) -> pd.DataFrame:
+    "`df` without exact repeats of a key's labels; a ValueError naming the file and the key when one key has two labels."
+    col = lambda c: df.columns[c] if isinstance(c, int) else c
+    k, labs = col(key), [col(c) for c in labels]
+    sub = df[[k, *labs]].astype(str)
+    firsts = ~sub.duplicated()
+    clash = sub[firsts][k].duplicated(keep=False)
+    if clash.any():
+        name = sub[firsts][clash][k].iloc[0]
+        seen = sub[firsts][sub[firsts][k] == name][labs].to_dict("records")
+        raise ValueError(f"{what + ': ' if what else ''}{path} lists {k} {name!r} {len(seen)} times with different labels "
+                         f"{seen} ({int(clash.sum())} rows disagree in all): fix the table")
+    return df[~df[[k, *labs]].astype(str).duplicated()].reset_index(drop=True) if len(labs) else df
+
 
 # %% ../nbs/00a_checks.ipynb #a83fd674
 def fresh_dir(root, # the folder to write into

@@ -26,7 +26,7 @@ import cv2
 
 from .vocab import JSRT_STRUCTURES, MANIFEST, PHANTOM_FINDINGS, RSNA_CLASSES
 from .phantom import MIN_PHANTOM_SIZE, make_phantom
-from .checks import check_fraction, check_int, fresh_dir
+from .checks import check_fraction, check_int, fresh_dir, read_table
 from .io import atomic_write, write_image
 
 # %% ../nbs/02b_phantom_layouts.ipynb #e05300cc
@@ -74,10 +74,15 @@ def phantom_manifest(root:str|Path, # a folder written by one of the `write_*_la
     path = Path(root) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{path}: no phantom manifest (was this folder written by cxr_nb.phantom?)")
+    t = read_table(path, ["file", "seed", "size"], "phantom_manifest", dtype=str, keep_default_na=False)
+    if len(t) == 0: raise ValueError(f"phantom_manifest: {path} lists no images")
     out = {}
-    for r in csv.DictReader(open(path)):
-        kw = {k: json.loads(v) for k, v in r.items() if k not in ("file", "seed", "size") and v != ""}
-        out[r["file"]] = dict(seed=int(r["seed"]), size=int(r["size"]), **kw)
+    for line, r in enumerate(t.to_dict("records"), start=2):
+        try:
+            kw = {k: json.loads(v) for k, v in r.items() if k not in ("file", "seed", "size") and v != ""}
+            out[r["file"]] = dict(seed=int(r["seed"]), size=int(r["size"]), **kw)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"phantom_manifest: {path} line {line} is malformed ({type(e).__name__}: {e})") from None
     return out
 
 
