@@ -27,7 +27,7 @@ from PIL import Image
 import pydicom
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, atomic_write, find_dataset, read_cxr, write_image
+from .io import CXRReadError, _UMASK, atomic_write, find_dataset, read_cxr, write_image
 from .boxes import boxes_to_mask, mask_to_boxes
 from .vocab import JSRT_RAW_SIDE, JSRT_STRUCTURES, NIH_FINDINGS
 from .checks import check_choice, check_columns, check_int, check_number, check_unique_labels, read_table
@@ -655,6 +655,7 @@ def load_dataset(name_or_path, # a set name ('jsrt', 'nih', ...), 'phantom', or 
 
 # %% ../nbs/03_datasets.ipynb #980fe460
 import json
+import shutil
 import tempfile
 
 from . import phantom_layouts as _layouts
@@ -685,10 +686,17 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
         pass  # the same phantoms are already there
     elif root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty and holds no phantoms with {params}: pick another folder")
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        getattr(_layouts, f"write_{layout}_layout")(root, n, seed=seed, size=size, **writer_kwargs)
-        with atomic_write(marker, "w") as fh: json.dump(params, fh)  # written last: an interrupted writer leaves no marker
+    else:  # written whole into a hidden sibling, then renamed onto `root`: a killed writer leaves no half a set there
+        root.parent.mkdir(parents=True, exist_ok=True)
+        part = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        try:
+            getattr(_layouts, f"write_{layout}_layout")(part, n, seed=seed, size=size, **writer_kwargs)
+            with atomic_write(part / "phantom.json", "w") as fh: json.dump(params, fh)
+            os.chmod(part, 0o777 & ~_UMASK)  # mkdtemp's 0700 would make the set private
+            os.replace(part, root)  # onto a missing or empty folder
+        except BaseException:
+            shutil.rmtree(part, ignore_errors=True)
+            raise
     if layout == "nih":
         simulated = set(PHANTOM_FINDINGS)
         df = load_nih(root, labels=[f for f in NIH_FINDINGS if f in simulated], check=check, on_bad=on_bad)

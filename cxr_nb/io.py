@@ -81,6 +81,8 @@ def write_image(path, # the final file; its suffix (.png, .jpeg, ...) chooses th
     "`cv2.imwrite`, all or nothing: encoded in memory, then written with `atomic_write`."
     import cv2
     path = Path(path)
+    if np.asarray(a).dtype not in (np.uint8, np.uint16):  # cv2 would write a float [0, 1] image as black
+        raise ValueError(f"write_image: {path}: the array must be uint8 or uint16, got {np.asarray(a).dtype}")
     ok, buf = cv2.imencode(path.suffix, a, list(params))
     if not ok: raise ValueError(f"write_image: cannot encode a {a.dtype} {a.shape} array as {path.suffix}: {path}")
     with atomic_write(path) as f: f.write(buf.tobytes())

@@ -96,7 +96,7 @@ def equalize_hist(img: np.ndarray, # image, float in [0, 1]
                   outside: str="map", # masked mode: "map" outside pixels with the same CDF, or "keep" them
                  ) -> np.ndarray: # float32 in [0, 1]
     "Global histogram equalisation: each grey level becomes the (masked) CDF at that level."
-    img = _check_img(img)
+    img = _check_img(img, "equalize_hist")
     if outside not in ("map", "keep"): raise ValueError(f"outside must be 'map' or 'keep', got {outside!r}")
     levels = np.clip((img * nbins).astype(np.int64), 0, nbins - 1)
     sel = levels if mask is None else levels[_check_mask(mask, img.shape)]
@@ -125,7 +125,7 @@ def clahe(img: np.ndarray, # image, float in [0, 1]
           outside: str="keep", # masked mode: "keep" outside pixels, or "map" them with the filled image's CLAHE
          ) -> np.ndarray: # float32 in [0, 1], quantised to 256 levels
     "Contrast-limited adaptive histogram equalisation (OpenCV, 8-bit levels), optionally inside a mask."
-    img = _check_img(img)
+    img = _check_img(img, "clahe")
     if outside not in ("map", "keep"): raise ValueError(f"outside must be 'map' or 'keep', got {outside!r}")
     check_number(clip_limit, "clip_limit", 0, fn="clahe", low_open=True)
     if np.ndim(tile_grid) != 1 or len(tile_grid) != 2: raise ValueError(f"clahe: tile_grid must be (rows, cols), got {tile_grid!r}")
@@ -171,7 +171,7 @@ def resize_pad(img: np.ndarray, # image (H, W), float
                pad_value: float=0., # value of the padding (0 = black, like the film border)
               ) -> tuple[np.ndarray, PadInfo]: # (float32 image of `size`, PadInfo)
     "Resize keeping the aspect ratio, then pad symmetrically to `size`; returns the image and its `PadInfo`."
-    img = _check_img(img)
+    img = _check_img(img, "resize_pad")
     info = _pad_info(img.shape, size)
     (th, tw), (top, left) = info.size, info.offset
     h, w = round(info.scale[0] * img.shape[0]), round(info.scale[1] * img.shape[1])
@@ -228,7 +228,7 @@ def brightness_levels(img: np.ndarray, # image, float in [0, 1]
                       mode: str="gamma", # "gamma": img ** (1/f); "multiply": clip(img * f)
                      ) -> np.ndarray: # (n, H, W) float32 in [0, 1]
     "`n` copies of `img` at the brightness factors `brightness_factors(n, lo, hi)`."
-    img = _check_img(img)
+    img = _check_img(img, "brightness_levels")
     f = brightness_factors(n, lo, hi)[:, None, None]
     return _apply_brightness(img[None], f, mode).astype(np.float32)
 
