@@ -295,8 +295,10 @@ def _values_above_bits_stored(ds:pydicom.Dataset, bits:int) -> int|None:
     raw = ds.get('PixelData')
     if raw is None: return None
     raw = np.frombuffer(raw, dtype=dt, count=len(raw) // dt.itemsize)
-    top = int(raw.max()) if raw.size else 0
-    return top if top >= (1 << bits) else None
+    if raw.size == 0 or int(raw.max()) < (1 << bits): return None
+    high = raw >> bits
+    if high.min() == high.max(): return None  # the same flag bits on every pixel: garbage above the image, masking is right
+    return int(raw.max())
 
 def _honour_bits_stored(arr:np.ndarray, bits:int, signed:bool) -> np.ndarray:
     "Keep only the low `bits` bits of each stored value (sign-extended when `signed`); pydicom 3 does it too."
