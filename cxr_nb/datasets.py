@@ -27,7 +27,7 @@ from PIL import Image
 import pydicom
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, _UMASK, atomic_write, find_dataset, read_cxr, write_image
+from .io import CXRReadError, OutputError, _UMASK, atomic_write, check_writable, find_dataset, read_cxr, write_image
 from .boxes import boxes_to_mask, mask_to_boxes
 from .vocab import JSRT_RAW_SIDE, JSRT_STRUCTURES, NIH_FINDINGS
 from .checks import check_choice, check_columns, check_int, check_number, check_unique_labels, read_table
@@ -289,7 +289,7 @@ def write_box_masks(df: pd.DataFrame, # a loader's frame with `path` and `boxes`
         raise ValueError("write_box_masks: df must be a DataFrame with 'path' and 'boxes' columns")
     if not isinstance(structure, str) or not re.fullmatch(r"[A-Za-z0-9_]+", structure):
         raise ValueError(f"write_box_masks: structure must be a plain name like 'opacity', got {structure!r}")
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = check_writable(folder, "write_box_masks")
     stems = [Path(p).stem for p in df.path]
     if len(set(stems)) != len(stems): raise ValueError("write_box_masks: two images share a file name; masks would collide")
     out = []
@@ -307,7 +307,8 @@ def write_box_masks(df: pd.DataFrame, # a loader's frame with `path` and `boxes`
             if old.shape != m.shape or (old > 127).tolist() != (m > 127).tolist():
                 raise FileExistsError(f"{f} exists and holds another mask: not replacing it; choose another folder")
         else:
-            write_image(f, m)
+            try: write_image(f, m)
+            except OSError as e: raise OutputError(folder, e, "write_box_masks") from None
         out.append(str(f.resolve()))
     df = df.copy()
     df[f"mask_{structure}"] = out
@@ -694,8 +695,10 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
             with atomic_write(part / "phantom.json", "w") as fh: json.dump(params, fh)
             os.chmod(part, 0o777 & ~_UMASK)  # mkdtemp's 0700 would make the set private
             os.replace(part, root)  # onto a missing or empty folder
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(part, ignore_errors=True)
+            if isinstance(e, OSError) and not isinstance(e, (OutputError, FileExistsError, NotADirectoryError)):
+                raise OutputError(root.parent, e, "load_phantom") from None
             raise
     if layout == "nih":
         simulated = set(PHANTOM_FINDINGS)

@@ -105,7 +105,7 @@ class OutputError(OSError):
 
     def __str__(self):
         return (f"{self.fn + ': ' if self.fn else ''}cannot write to the output folder {self.folder}: {self.strerror} "
-                "(entries already written stay valid; free space or fix the folder and run again)")
+                "(files already written there stay whole; free space or fix the folder and run again)")
 
 def check_writable(folder, # an output folder (created if missing)
                    fn:str="", # the job, for the message

@@ -15,6 +15,7 @@ __all__ = ['SEG_ARCHS', 'CPU_UNET', 'SEG_LOSSES', 'N_COMPONENTS', 'seg_structure
 # %% ../nbs/04_segment.ipynb #600ff239
 import time
 from contextlib import ExitStack
+from io import BytesIO
 import warnings
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from fastai.vision.augment import RandTransform
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, atomic_write, read_cxr
+from .io import CXRReadError, OutputError, atomic_write, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 from .pretrained import pretrained_state_dict
 from .dataloaders import BatchControlDL, label_map, resolve_structures
@@ -495,8 +496,11 @@ class Segmenter:
         "Write weights and settings to one file (an existing file is refused unless `overwrite`)."
         path = check_new_file(path, overwrite, "Segmenter.save")
         sd = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_write(path) as f:  # a failed save (full disk) leaves the previous file as it was
-            torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, f)
+        buf = BytesIO()  # serialised in memory first: a failing disk gives an OSError, not torch's RuntimeError
+        torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, buf)
+        try:
+            with atomic_write(path) as f: f.write(buf.getbuffer())  # a failed save leaves the previous file as it was
+        except OSError as e: raise OutputError(path.parent, e, "Segmenter.save") from None
         return path
 
     @classmethod
