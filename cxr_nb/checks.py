@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_columns',
-           'read_table', 'fresh_dir', 'check_new_file']
+__all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_unit_image',
+           'check_columns', 'read_table', 'check_unique_labels', 'fresh_dir', 'check_new_file']
 
 # %% ../nbs/00a_checks.ipynb #167bba2e
 def _where(fn) -> str: return f"{fn}: " if fn else ""
@@ -115,6 +115,27 @@ def check_scores(s, # scores or probabilities, one per case
     if bad.any(): raise ValueError(f"{_where(fn)}{name} holds {int(bad.sum())} NaN or infinite value(s)")
     return a
 
+# %% ../nbs/00a_checks.ipynb #5d69e1d1
+def check_unit_image(img, # the image given
+                     name:str="img", # the argument's name, for the message
+                     fn:str|None=None, # the function's name, for the message
+                    ) -> np.ndarray:
+    "`img` as float32 when it is a float array with finite values in [0, 1]; else a ValueError naming what came."
+    a = np.asarray(img)
+    if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
+        top = int(a.max()) if a.size else 0
+        raise ValueError(f"{_where(fn)}{name} is an integer image ({a.dtype}, values up to {top}) where floats in [0, 1] "
+                         f"are expected: divide by {255 if top <= 255 else 65535} (or read it with read_cxr)")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{_where(fn)}{name} must be a float image in [0, 1], got dtype {a.dtype}")
+    a = a.astype(np.float32, copy=False)
+    bad = ~np.isfinite(a)
+    if bad.any(): raise ValueError(f"{_where(fn)}{name} has {int(bad.sum())} non-finite pixels (NaN or inf)")
+    if a.size and (a.min() < -1e-3 or a.max() > 1 + 1e-3):
+        raise ValueError(f"{_where(fn)}{name} has values in [{a.min():g}, {a.max():g}], expected floats in [0, 1]")
+    return a
+
+
 # %% ../nbs/00a_checks.ipynb #531d5cd1
 def check_columns(df, # the frame given
                   required:Sequence[str], # columns it must have
@@ -149,6 +170,27 @@ def read_table(path, # a CSV file
     if df.shape[1] < min_columns:
         raise ValueError(f"{where}{path} has {df.shape[1]} column(s), expected at least {min_columns}: {list(df.columns)}")
     return df
+
+# %% ../nbs/00a_checks.ipynb #f7a00e70
+def check_unique_labels(df:pd.DataFrame, # a label table read by `read_table`
+                        key, # the column (name or position) naming the image or patient
+                        labels:Sequence, # the label columns (names or positions) that must agree within a key
+                        path, # the file, for the message
+                        what:str="", # who reads it, e.g. 'JSRT/SCR'
+                       ) -> pd.DataFrame:
+    "`df` without exact repeats of a key's labels; a ValueError naming the file and the key when one key has two labels."
+    col = lambda c: df.columns[c] if isinstance(c, int) else c
+    k, labs = col(key), [col(c) for c in labels]
+    sub = df[[k, *labs]].astype(str)
+    firsts = ~sub.duplicated()
+    clash = sub[firsts][k].duplicated(keep=False)
+    if clash.any():
+        name = sub[firsts][clash][k].iloc[0]
+        seen = sub[firsts][sub[firsts][k] == name][labs].to_dict("records")
+        raise ValueError(f"{what + ': ' if what else ''}{path} lists {k} {name!r} {len(seen)} times with different labels "
+                         f"{seen} ({int(clash.sum())} rows disagree in all): fix the table")
+    return df[~df[[k, *labs]].astype(str).duplicated()].reset_index(drop=True) if len(labs) else df
+
 
 # %% ../nbs/00a_checks.ipynb #a83fd674
 def fresh_dir(root, # the folder to write into

@@ -92,6 +92,10 @@ def label_map(row, # one row of a loader's frame
         for c in cols:
             m = read_mask(row[c])
             if m.shape != (h, w):
+                mh, mw = m.shape
+                if abs(mw * h - mh * w) > h + w:  # more than rounding: not a scaled copy (SCR's are half size, same shape)
+                    raise ValueError(f"mask {row[c]} is {mh}x{mw} but its image {row['path']} is {h}x{w}: another aspect "
+                                     "ratio, so it is not this image's mask scaled; refusing to stretch it onto the image")
                 m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
             out[m] = i
     return out

@@ -27,10 +27,10 @@ from PIL import Image
 import pydicom
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, find_dataset, read_cxr
+from .io import CXRReadError, OutputError, _UMASK, atomic_write, check_writable, find_dataset, read_cxr, write_image
 from .boxes import boxes_to_mask, mask_to_boxes
 from .vocab import JSRT_RAW_SIDE, JSRT_STRUCTURES, NIH_FINDINGS
-from .checks import check_choice, check_columns, check_int, check_number, read_table
+from .checks import check_choice, check_columns, check_int, check_number, check_unique_labels, read_table
 
 _log = logging.getLogger(__name__)  # routine counts at INFO; anything dropped is also a warning
 
@@ -187,7 +187,7 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
     if unknown_labels:  # a misspelt finding would silently give a column of zeros
         raise ValueError(f"load_nih: labels {unknown_labels} are not NIH findings; choose from {list(NIH_FINDINGS)}")
     if box_frame != "original": check_number(box_frame, "box_frame", 0, fn="load_nih", low_open=True)
-    raw = read_table(csvs[-1], what="NIH ChestX-ray14", min_columns=9)
+    raw = check_unique_labels(read_table(csvs[-1], what="NIH ChestX-ray14", min_columns=9), 0, [1], csvs[-1], "NIH ChestX-ray14")
     # columns by position: the header's 'OriginalImage[Width,Height]' splits into two names
     try:
         entry = pd.DataFrame({"image": raw.iloc[:, 0].astype(str), "findings": raw.iloc[:, 1].astype(str),
@@ -214,6 +214,13 @@ def load_nih(root, # folder with images/ (or images_001/images ...) and Data_Ent
     bbox_csv = root / "BBox_List_2017.csv"
     if bbox_csv.exists():
         bb = read_table(bbox_csv, what="NIH ChestX-ray14 boxes", min_columns=6)
+        coords = bb.iloc[:, 2:6].apply(pd.to_numeric, errors="coerce")
+        bad = ~np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"NIH ChestX-ray14 boxes: {bbox_csv} line {j + 2}: box coordinates {bb.iloc[j, 2:6].tolist()} "
+                             f"are not all numbers ({int(bad.sum())} such rows)")
+        for c in bb.columns[2:6]: bb[c] = coords[c]
         row_of = {n: i for i, n in enumerate(df.image)}
         n_used = 0
         for name, lab, x, y, w, h in bb.iloc[:, :6].itertuples(index=False):
@@ -255,6 +262,7 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
     img_dir = next((d for d in [root / "stage_2_train_images", *sorted(root.glob("*train_images*"))] if d.is_dir()),
                    root / "stage_2_train_images")
     lab = read_table(lab_csv, ["patientId", "x", "y", "width", "height", "Target"], "RSNA pneumonia")
+    check_unique_labels(lab.drop_duplicates(["patientId", "Target"]), "patientId", ["Target"], lab_csv, "RSNA pneumonia")  # box rows repeat a patient
     rows = []
     for pid, g in lab.groupby("patientId", sort=False):
         boxes = [(float(r.x), float(r.y), float(r.x + r.width), float(r.y + r.height))
@@ -265,7 +273,8 @@ def load_rsna(root, # folder with stage_2_train_labels.csv and stage_2_train_ima
     log = [f"{len(lab)} box rows in {lab_csv.name} -> {len(df)} patients"]
     cls_csv = root / "stage_2_detailed_class_info.csv"
     if cls_csv.exists():
-        cls = read_table(cls_csv, ["patientId", "class"], "RSNA pneumonia").drop_duplicates("patientId").set_index("patientId")["class"]
+        cls = check_unique_labels(read_table(cls_csv, ["patientId", "class"], "RSNA pneumonia"), "patientId", ["class"], cls_csv,
+                                  "RSNA pneumonia").set_index("patientId")["class"]
         df["class"] = [cls.get(p) for p in df.patient_id]
     return _finish(df, "rsna", check, on_bad, log)
 
@@ -280,7 +289,7 @@ def write_box_masks(df: pd.DataFrame, # a loader's frame with `path` and `boxes`
         raise ValueError("write_box_masks: df must be a DataFrame with 'path' and 'boxes' columns")
     if not isinstance(structure, str) or not re.fullmatch(r"[A-Za-z0-9_]+", structure):
         raise ValueError(f"write_box_masks: structure must be a plain name like 'opacity', got {structure!r}")
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = check_writable(folder, "write_box_masks")
     stems = [Path(p).stem for p in df.path]
     if len(set(stems)) != len(stems): raise ValueError("write_box_masks: two images share a file name; masks would collide")
     out = []
@@ -298,7 +307,8 @@ def write_box_masks(df: pd.DataFrame, # a loader's frame with `path` and `boxes`
             if old.shape != m.shape or (old > 127).tolist() != (m > 127).tolist():
                 raise FileExistsError(f"{f} exists and holds another mask: not replacing it; choose another folder")
         else:
-            Image.fromarray(m).save(f)
+            try: write_image(f, m)
+            except OSError as e: raise OutputError(folder, e, "write_box_masks") from None
         out.append(str(f.resolve()))
     df = df.copy()
     df[f"mask_{structure}"] = out
@@ -346,7 +356,7 @@ def load_jsrt(root, # folder: images/ + masks/<structure>/ (PNG), or the SCR rel
     nodule = {}
     csv = root / "jsrt.csv"
     if csv.exists():
-        t = read_table(csv, ["nodule"], "JSRT/SCR", min_columns=2)  # first column: the image name
+        t = check_unique_labels(read_table(csv, ["nodule"], "JSRT/SCR", min_columns=2), 0, ["nodule"], csv, "JSRT/SCR")  # first column: the image name
         nodule = {str(n).upper(): int(v) for n, v in zip(t.iloc[:, 0], t["nodule"]) if not pd.isna(v)}
     rows = []
     for name in sorted(images):
@@ -413,6 +423,8 @@ def load_shenzhen(root, # folder with CXR_png/ (and optional ManualMask/ or mask
 # %% ../nbs/03_datasets.ipynb #654f9507
 def kermany_patient_id(name: str) -> str:
     "Patient id from a Kermany file name: 'person12_virus_3.jpeg' -> 'person12', 'NORMAL2-IM-0383-0001.jpeg' -> 'NORMAL2-IM-0383'."
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"kermany_patient_id: name must be a file name (str or Path), got {name!r} ({type(name).__name__})")
     stem = Path(name).stem
     m = re.match(r"(person\d+)_", stem, re.I)
     if m: return m.group(1).lower()
@@ -553,6 +565,7 @@ def load_pneumoconiosis(root, # folder with a CSV (path, ILO category, patient i
         if pc is None or cc is None:
             raise ValueError(f"pneumoconiosis: {csvs[0]} needs an image column (one of {_PATH_COLS}) and a "
                              f"category column (one of {_CAT_COLS}); it has {list(t.columns)}")
+        t = check_unique_labels(t, pc, [cc], csvs[0], "pneumoconiosis")
         def resolve(v):
             p = Path(str(v))
             if p.is_absolute(): return p
@@ -643,6 +656,7 @@ def load_dataset(name_or_path, # a set name ('jsrt', 'nih', ...), 'phantom', or 
 
 # %% ../nbs/03_datasets.ipynb #980fe460
 import json
+import shutil
 import tempfile
 
 from . import phantom_layouts as _layouts
@@ -673,10 +687,19 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
         pass  # the same phantoms are already there
     elif root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty and holds no phantoms with {params}: pick another folder")
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        getattr(_layouts, f"write_{layout}_layout")(root, n, seed=seed, size=size, **writer_kwargs)
-        marker.write_text(json.dumps(params))
+    else:  # written whole into a hidden sibling, then renamed onto `root`: a killed writer leaves no half a set there
+        root.parent.mkdir(parents=True, exist_ok=True)
+        part = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        try:
+            getattr(_layouts, f"write_{layout}_layout")(part, n, seed=seed, size=size, **writer_kwargs)
+            with atomic_write(part / "phantom.json", "w") as fh: json.dump(params, fh)
+            os.chmod(part, 0o777 & ~_UMASK)  # mkdtemp's 0700 would make the set private
+            os.replace(part, root)  # onto a missing or empty folder
+        except BaseException as e:
+            shutil.rmtree(part, ignore_errors=True)
+            if isinstance(e, OSError) and not isinstance(e, (OutputError, FileExistsError, NotADirectoryError)):
+                raise OutputError(root.parent, e, "load_phantom") from None
+            raise
     if layout == "nih":
         simulated = set(PHANTOM_FINDINGS)
         df = load_nih(root, labels=[f for f in NIH_FINDINGS if f in simulated], check=check, on_bad=on_bad)

@@ -26,7 +26,7 @@ import torch
 warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fastai's torch.jit notice, at its import
 from fastai.torch_core import defaults, set_seed
 
-from .io import find_dataset
+from .io import atomic_write, find_dataset
 from .pretrained import pretrained_state_dict, weights_file
 from .datasets import LOADERS, detect_layout, load_dataset, load_phantom
 from .splits import patient_split
@@ -38,9 +38,9 @@ from .parameters import Parameter, _RUN_KEYS, notebook_parameters, resolve_param
 
 # %% auto #0
 __all__ = ['PAPERS', 'notebooks_dir', 'settings_sources', 'paper_parameters', 'paper_entry', 'resolve_device', 'Run',
-           'require_weights', 'start_run', 'sample_patients', 'DataChoice', 'choose_data', 'fit_or_load_segmenter',
-           'HeldOut', 'held_out', 'epoch_window', 'epoch_window_accuracy', 'per_run_scores', 'paper_row',
-           'ablation_table', 'data_fingerprint', 'save_run_results']
+           'require_weights', 'start_run', 'check_data_choice', 'sample_patients', 'DataChoice', 'choose_data',
+           'fit_or_load_segmenter', 'HeldOut', 'held_out', 'epoch_window', 'epoch_window_accuracy', 'per_run_scores',
+           'paper_row', 'ablation_table', 'data_fingerprint', 'save_run_results']
 
 # %% ../nbs/09_experiment.ipynb #514c6503
 PAPERS: dict[str, dict] = {
@@ -403,6 +403,25 @@ def start_run(paper: str, # a key of `PAPERS` (or any name with `notebook` and `
               f"run folder {out}\n  differs from the notebook's defaults: {changed or 'nothing'}")
     return run
 
+# %% ../nbs/09_experiment.ipynb #f26b8064
+def check_data_choice(data, # a `data` (or `seg_data`) value: "phantom", a set name, or a folder
+                      name: str = "data", # the parameter, for the message
+                     ) -> str:
+    "`data` if it names phantoms, a set found on this machine or an existing folder; else one clear error naming it."
+    sets = ", ".join(sorted(LOADERS))
+    if not isinstance(data, str) or not data:
+        raise ValueError(f"{name} must be 'phantom', a set name ({sets}) or a folder, got {data!r}")
+    if data == "phantom": return data
+    if data in LOADERS:
+        find_dataset(data)  # FileNotFoundError naming where it looked
+        return data
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{name}={data!r}: no such folder (and neither 'phantom' nor a set name: {sets})")
+    if not root.is_dir(): raise NotADirectoryError(f"{name}={data!r} is a file, not a data folder")
+    return data
+
+
 # %% ../nbs/09_experiment.ipynb #2cffcc65
 def sample_patients(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
                     n: int | None, # about this many images; None or >= len(df): all
@@ -453,8 +472,7 @@ def choose_data(data: str, # "phantom", a set name (see `cxr_nb.datasets.LOADERS
                 **phantom_kwargs, # passed to the phantom writer
                ) -> DataChoice:
     "Load the data a paper notebook asked for (phantoms, a named set or a folder), sampled to `n_images`."
-    if not isinstance(data, str) or not data:
-        raise ValueError(f"data must be 'phantom', a set name ({', '.join(sorted(LOADERS))}) or a folder, got {data!r}")
+    check_data_choice(data)
     if layout not in LOADERS: raise ValueError(f"unknown layout {layout!r}; known: {sorted(LOADERS)}")
     if data == "phantom":
         if not n_images: raise ValueError("data='phantom' needs n_images, the number of phantoms to write")
@@ -469,9 +487,6 @@ def choose_data(data: str, # "phantom", a set name (see `cxr_nb.datasets.LOADERS
         what = f"the {data} set"
     else:
         root = Path(data).expanduser().resolve()
-        if not root.is_dir():
-            raise FileNotFoundError(f"data={data!r} is neither 'phantom', a set name ({', '.join(sorted(LOADERS))}) "
-                                    "nor an existing folder")
         try:
             found = detect_layout(root)
         except (ValueError, FileNotFoundError):
@@ -721,5 +736,5 @@ def save_run_results(run: Run, # from `start_run`
                weights=weights_used(),  # every model's starting weights in this process: file + SHA-256, or "random init"
                written=_dt.datetime.now().isoformat(timespec="seconds"))
     run.out.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(res, indent=2, default=str))
+    with atomic_write(f, "w") as fh: json.dump(res, fh, indent=2, default=str)
     return f

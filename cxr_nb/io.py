@@ -9,9 +9,12 @@ Docs: https://cxr-nb.github.io/cxr_nb/io.html.md"""
 # %% ../nbs/00_io.ipynb #289ee29f
 from __future__ import annotations
 
+import errno
 import os
 import re
+import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 from .checks import check_choice, check_int
 
 # %% auto #0
-__all__ = ['CXRReadError', 'find_dataset', 'parse_dicom_age', 'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
+__all__ = ['CXRReadError', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset', 'parse_dicom_age',
+           'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
 # %% ../nbs/00_io.ipynb #7e7530e5
 class CXRReadError(Exception):
@@ -37,6 +41,86 @@ class CXRReadError(Exception):
         self.path, self.reason = Path(path), reason
 
     def __str__(self): return f"cannot read {self.path}: {self.reason}"
+
+# %% ../nbs/00_io.ipynb #70cd5c2e
+_UMASK = os.umask(0); os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a plain open() would give 0666 & ~umask
+
+@contextmanager
+def atomic_write(path, # the final file (its folder must exist)
+                 mode:str|None="wb", # "wb", "w" (text, UTF-8), or None: yield the temporary *path* (ends in .tmp) for writers that need a name
+                ):
+    "Write `path` all or nothing: a temporary file in its folder, fsynced, then renamed onto `path` (removed on any failure)."
+    path = Path(path)
+    if mode not in ("wb", "w", None): raise ValueError(f"atomic_write: mode must be 'wb', 'w' or None, got {mode!r}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp)
+    try:
+        if mode is None:
+            os.close(fd)
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try: os.fsync(fd)
+            finally: os.close(fd)
+        else:
+            with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# %% ../nbs/00_io.ipynb #737052c1
+def write_image(path, # the final file; its suffix (.png, .jpeg, ...) chooses the format
+                a:np.ndarray, # uint8 or uint16 (H, W) or (H, W, 3) BGR, as `cv2.imwrite` takes
+                params=(), # cv2 encoder parameters, e.g. (cv2.IMWRITE_JPEG_QUALITY, 92)
+               ) -> Path:
+    "`cv2.imwrite`, all or nothing: encoded in memory, then written with `atomic_write`."
+    import cv2
+    path = Path(path)
+    if np.asarray(a).dtype not in (np.uint8, np.uint16):  # cv2 would write a float [0, 1] image as black
+        raise ValueError(f"write_image: {path}: the array must be uint8 or uint16, got {np.asarray(a).dtype}")
+    ok, buf = cv2.imencode(path.suffix, a, list(params))
+    if not ok: raise ValueError(f"write_image: cannot encode a {a.dtype} {a.shape} array as {path.suffix}: {path}")
+    with atomic_write(path) as f: f.write(buf.tobytes())
+    return path
+
+
+# %% ../nbs/00_io.ipynb #450b7a76
+class OutputError(OSError):
+    "A batch job could not write to its output folder (disk full, read-only, permission denied): no source is to blame."
+    def __init__(self,
+                 folder, # the output folder
+                 reason, # the OSError (or its text)
+                 fn:str="", # the job, for the message
+                ):
+        code = reason.errno if isinstance(reason, OSError) else None
+        why = (reason.strerror or str(reason)) if isinstance(reason, OSError) else str(reason)
+        super().__init__(code, why)
+        self.folder, self.fn = Path(folder), fn
+        self.args = (folder, why if code is None else OSError(code, why), fn)  # pickles (worker pools)
+
+    def __str__(self):
+        return (f"{self.fn + ': ' if self.fn else ''}cannot write to the output folder {self.folder}: {self.strerror} "
+                "(files already written there stay whole; free space or fix the folder and run again)")
+
+def check_writable(folder, # an output folder (created if missing)
+                   fn:str="", # the job, for the message
+                  ) -> Path:
+    "Create `folder` if needed and write (then remove) a small probe file in it; an `OutputError` if that fails."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(folder / ".cxr_nb_probe") as f: f.write(b"probe")
+        (folder / ".cxr_nb_probe").unlink()
+    except OSError as e:
+        if isinstance(e, (FileExistsError, NotADirectoryError)): raise
+        raise OutputError(folder, e, fn) from None
+    return folder
+
 
 # %% ../nbs/00_io.ipynb #c96233bc
 def _repo_root() -> Path:
@@ -199,6 +283,23 @@ def _dicom_pixels(path:Path, ds:pydicom.Dataset, frame:int|None) -> np.ndarray:
                                  f"({ts.name if ts else 'unknown syntax'}; {type(e).__name__}: {e})") from None
     return arr
 
+def _values_above_bits_stored(ds:pydicom.Dataset, bits:int) -> int|None:
+    "The largest stored value of uncompressed unsigned pixel data when it exceeds `bits` bits and no overlay uses the high bits, else None."
+    ts = getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', None)
+    alloc = int(ds.get('BitsAllocated', 0) or 0)
+    if (ts is not None and ts.is_compressed) or alloc not in (16, 32) or bits >= alloc or int(ds.get('PixelRepresentation', 0)) == 1:
+        return None
+    if any(e.tag.group & 0xFF01 == 0x6000 and e.tag.element == 0x0102 and int(e.value or 0) > 0 for e in ds.iterall()):
+        return None  # an old overlay plane lives in the unused high bits: masking them is right
+    dt = np.dtype(f"{'>' if ts == ExplicitVRBigEndian else '<'}u{alloc // 8}")
+    raw = ds.get('PixelData')
+    if raw is None: return None
+    raw = np.frombuffer(raw, dtype=dt, count=len(raw) // dt.itemsize)
+    if raw.size == 0 or int(raw.max()) < (1 << bits): return None
+    high = raw >> bits
+    if high.min() == high.max(): return None  # the same flag bits on every pixel: garbage above the image, masking is right
+    return int(raw.max())
+
 def _honour_bits_stored(arr:np.ndarray, bits:int, signed:bool) -> np.ndarray:
     "Keep only the low `bits` bits of each stored value (sign-extended when `signed`); pydicom 3 does it too."
     if not np.issubdtype(arr.dtype, np.integer) or bits >= arr.dtype.itemsize * 8: return arr
@@ -240,6 +341,13 @@ def _dicom_to_float(path:Path, ds:pydicom.Dataset, apply_voi:bool, no_window:str
         raise CXRReadError(path, f"photometric interpretation {photometric!r}: cannot interpret as a radiograph")
     bits = int(ds.get('BitsStored', ds.get('BitsAllocated', arr.dtype.itemsize * 8)))
     signed = int(ds.get('PixelRepresentation', 0)) == 1
+    top = _values_above_bits_stored(ds, bits)
+    if top is not None:  # the header is wrong, not the pixels: masking would wrap bright values into dark ones
+        alloc = int(ds.BitsAllocated)
+        warnings.warn(f"{path}: BitsStored is {bits} but pixel values reach {top} (more than {(1 << bits) - 1}) and no "
+                      f"overlay uses the high bits: reading all {alloc} allocated bits instead of masking to {bits}")
+        ds.BitsStored, ds.HighBit = alloc, alloc - 1
+        arr, bits = _dicom_pixels(path, ds, frame), alloc
     arr = _honour_bits_stored(arr, bits, signed)
     try: values = apply_modality_lut(arr, ds).astype(np.float64)
     except Exception as e: raise CXRReadError(path, f"invalid rescale / modality LUT ({e})") from None

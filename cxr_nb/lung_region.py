@@ -27,6 +27,7 @@ import pandas as pd
 from .preprocess import cache_images
 from .segment import Segmenter, _read_prepared
 from .checks import check_number
+from .io import OutputError, check_writable, write_image
 
 # %% ../nbs/04b_lung_region.ipynb #03b5b0be
 def lung_bbox(lungs:np.ndarray, # boolean lung mask
@@ -73,8 +74,7 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
                        **kwargs, # passed to `cache_images` (window, equalize, dtype, ...)
                       ) -> pd.DataFrame:
     "Segment the lungs, write each lung region (16-bit PNG) and cache it with `cache_images`: the frame + `lung_path`, `lung_box`, `cache_path`."
-    cache_dir = Path(cache_dir); src_dir = cache_dir / f"lung_{mode}"
-    src_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir); src_dir = check_writable(cache_dir / f"lung_{mode}", "cache_lung_regions")
     out = df.copy()
     lung_paths, boxes, skipped = [], [], []
     for (_, row), masks in zip(df.iterrows(), seg.segment(df, bs=bs, progress=progress)):
@@ -85,7 +85,8 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
         img = _read_prepared(p, {})
         reg = lung_region(img, masks["lungs"], mode, margin)
         dst = src_dir / f"{p.stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]}.png"
-        cv2.imwrite(str(dst), np.rint(np.clip(reg, 0, 1) * 65535).astype(np.uint16))
+        try: write_image(dst, np.rint(np.clip(reg, 0, 1) * 65535).astype(np.uint16))
+        except OSError as e: raise OutputError(src_dir, e, "cache_lung_regions") from None
         lung_paths.append(str(dst)); boxes.append(lung_bbox(masks["lungs"], margin if mode == "crop" else 0.))
     out["lung_path"], out["lung_box"] = lung_paths, boxes
     for p, why in skipped: warnings.warn(f"cache_lung_regions: skipped {p}: {why}")
@@ -126,15 +127,15 @@ def cache_masks(seg:Segmenter, # a trained segmenter (e.g. lungs + heart)
     names = [f"{Path(p).stem}_{hashlib.sha1(str(Path(p).resolve()).encode()).hexdigest()[:10]}.png" for p in df["path"]]
     files = {s: [folder / s / n for n in names] for s in seg.structures}
     todo = [i for i in range(len(df)) if not all(files[s][i].exists() for s in seg.structures)]
-    for s in seg.structures: (folder / s).mkdir(parents=True, exist_ok=True)
+    for s in seg.structures: check_writable(folder / s, "cache_masks")
     skipped = []
     if todo:
         for i, masks in zip(todo, seg.segment(df.iloc[todo], bs=bs, progress=progress)):
             if masks is None:
                 skipped.append(str(df["path"].iloc[i])); continue
             for s in seg.structures:
-                if not cv2.imwrite(str(files[s][i]), masks[s].astype(np.uint8) * 255):
-                    raise OSError(f"cache_masks: could not write {files[s][i]}")
+                try: write_image(files[s][i], masks[s].astype(np.uint8) * 255)
+                except OSError as e: raise OutputError(folder / s, e, "cache_masks") from None
     out = df.copy()
     bad = set(skipped)
     for s, c in zip(seg.structures, cols):

@@ -26,14 +26,14 @@ import cv2
 
 from .vocab import JSRT_STRUCTURES, MANIFEST, PHANTOM_FINDINGS, RSNA_CLASSES
 from .phantom import MIN_PHANTOM_SIZE, SITES, make_phantom
-from .checks import check_choice, check_fraction, check_int, fresh_dir
+from .checks import check_choice, check_fraction, check_int, fresh_dir, read_table
+from .io import atomic_write, write_image
 
 # %% ../nbs/02b_phantom_layouts.ipynb #e05300cc
 def _save_png(path, img):
     "Write a float [0,1] image or a bool mask (0/255) as an 8-bit PNG."
     a = img.astype(np.uint8) * 255 if img.dtype == bool else (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    if not cv2.imwrite(str(path), a):
-        raise OSError(f"could not write {path}")
+    write_image(path, a)
 
 
 def _patient_plan(rng, n, repeat=0.3, max_images=3):
@@ -56,7 +56,7 @@ def _phantom_row(manifest, rel, seed, size, site="A", **kw):
 def _write_manifest(root, manifest):
     "Write phantom_manifest.csv: one row per image with the exact `make_phantom` arguments (JSON-encoded)."
     keys = list(dict.fromkeys(k for r in manifest for k in r))
-    with open(Path(root) / MANIFEST, "w", newline="") as f:
+    with atomic_write(Path(root) / MANIFEST, "w") as f:
         w = csv.DictWriter(f, keys)
         w.writeheader()
         w.writerows(manifest)
@@ -75,10 +75,15 @@ def phantom_manifest(root:str|Path, # a folder written by one of the `write_*_la
     path = Path(root) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{path}: no phantom manifest (was this folder written by cxr_nb.phantom?)")
+    t = read_table(path, ["file", "seed", "size"], "phantom_manifest", dtype=str, keep_default_na=False)
+    if len(t) == 0: raise ValueError(f"phantom_manifest: {path} lists no images")
     out = {}
-    for r in csv.DictReader(open(path)):
-        kw = {k: json.loads(v) for k, v in r.items() if k not in ("file", "seed", "size") and v != ""}
-        out[r["file"]] = dict(seed=int(r["seed"]), size=int(r["size"]), **kw)
+    for line, r in enumerate(t.to_dict("records"), start=2):
+        try:
+            kw = {k: json.loads(v) for k, v in r.items() if k not in ("file", "seed", "size") and v != ""}
+            out[r["file"]] = dict(seed=int(r["seed"]), size=int(r["size"]), **kw)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"phantom_manifest: {path} line {line} is malformed ({type(e).__name__}: {e})") from None
     return out
 
 
@@ -104,7 +109,7 @@ def write_jsrt_layout(root:str|Path, # folder to create, or an empty one (a non-
         for s in JSRT_STRUCTURES:
             _save_png(root / "masks" / s / f"{name}.png", p["masks"][s])
         rows.append((name, int(nod)))
-    with open(root / "jsrt.csv", "w", newline="") as f:
+    with atomic_write(root / "jsrt.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("image", "nodule"))
         w.writerows(rows)
@@ -148,7 +153,7 @@ def write_pneumoconiosis_layout(root:str|Path, # folder to create, or an empty o
             (root / "masks" / s).mkdir(parents=True, exist_ok=True)
             _save_png(root / "masks" / s / f"{name}.png", p["masks"][s])
         rows.append((rel.as_posix(), f"PN{pid:05d}", c, p["ilo_profusion"], p["view_position"], p["sex"], p["age"]))
-    with open(root / "labels.csv", "w", newline="") as f:
+    with atomic_write(root / "labels.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("image", "patient_id", "ilo_category", "ilo_profusion", "view_position", "sex", "age"))
         w.writerows(rows)
@@ -179,7 +184,7 @@ def _dicom(path, img, patient_id, sex, age, view, bits=8):
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         ds.PixelData = (500 + np.clip(img, 0, 1) * 3000 + 0.5).astype(np.uint16).tobytes()
         ds.WindowCenter, ds.WindowWidth = 2000, 3000
-    ds.save_as(str(path), enforce_file_format=True)
+    with atomic_write(path) as f: ds.save_as(f, enforce_file_format=True)
 
 
 def write_rsna_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
@@ -215,11 +220,11 @@ def write_rsna_layout(root:str|Path, # folder to create, or an empty one (a non-
             labels.append((pid, "", "", "", "", 0))
             cls = RSNA_CLASSES[2] if cls == RSNA_CLASSES[0] else cls
         classes.append((pid, cls))
-    with open(root / "stage_2_train_labels.csv", "w", newline="") as f:
+    with atomic_write(root / "stage_2_train_labels.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("patientId", "x", "y", "width", "height", "Target"))
         w.writerows(labels)
-    with open(root / "stage_2_detailed_class_info.csv", "w", newline="") as f:
+    with atomic_write(root / "stage_2_detailed_class_info.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("patientId", "class"))
         w.writerows(classes)
@@ -265,17 +270,17 @@ def write_nih_layout(root:str|Path, # folder to create, or an empty one (a non-e
             if b:
                 x0, y0, x1, y1 = (v * original_size / size for v in b[0])
                 bbox.append((name, f, round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3), ""))
-    with open(root / "Data_Entry_2017_v2020.csv", "w", newline="") as f:
+    with atomic_write(root / "Data_Entry_2017_v2020.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender", "View Position",
                     "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]"))
         w.writerows(entries)
-    with open(root / "BBox_List_2017.csv", "w", newline="") as f:
+    with atomic_write(root / "BBox_List_2017.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(("Image Index", "Finding Label", "Bbox [x", "y", "w", "h]", ""))
         w.writerows(bbox)
     for part, fname in (("train_val", "train_val_list.txt"), ("test", "test_list.txt")):
-        (root / fname).write_text("".join(e[0] + "\n" for e in entries if split[e[3] - 1] == part))
+        with atomic_write(root / fname, "w") as f: f.write("".join(e[0] + "\n" for e in entries if split[e[3] - 1] == part))
     _write_manifest(root, man)
     return root
 
@@ -311,6 +316,6 @@ def write_kermany_layout(root:str|Path, # folder to create, or an empty one (a n
         name = f"person{pid + 1}_{kind}_{fu}.jpeg" if kind else f"IM-{pid + 1:04d}-{fu + 1:04d}.jpeg"
         p = _phantom_row(man, (folder / name).relative_to(root).as_posix(), int(rng.integers(1 << 31)), size,
                          patient_seed=pseed, view="AP", site=site, **kw)
-        cv2.imwrite(str(folder / name), (np.clip(p["image"], 0, 1) * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        write_image(folder / name, (np.clip(p["image"], 0, 1) * 255 + 0.5).astype(np.uint8), (cv2.IMWRITE_JPEG_QUALITY, 92))
     _write_manifest(root, man)
     return root

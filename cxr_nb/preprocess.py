@@ -13,6 +13,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/preprocess.html.md"""
 # %% ../nbs/01_preprocess.ipynb #4160dc32
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -32,8 +33,8 @@ from fastai.torch_core import TensorImage
 from fastai.vision.augment import RandTransform
 from fastprogress.fastprogress import progress_bar
 
-from .io import read_cxr, CXRReadError, PILCXR
-from .checks import check_int, check_number
+from .io import read_cxr, CXRReadError, PILCXR, OutputError, atomic_write, check_writable
+from .checks import check_int, check_number, check_unit_image
 
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
@@ -77,10 +78,11 @@ def auto_window(img: np.ndarray, # image, float in [0, 1]
     return window(img, *percentile_window(img, lo, hi, mask))
 
 # %% ../nbs/01_preprocess.ipynb #76d35ad7
-def _check_img(img) -> np.ndarray:
+def _check_img(img, fn: str | None = None) -> np.ndarray:
+    "A 2-D float32 image with finite values in [0, 1] (an 8-bit or NaN-holding array is refused by name)."
     img = np.asarray(img)
     if img.ndim != 2: raise ValueError(f"expected a 2-D grayscale array (H, W), got shape {img.shape}")
-    return img.astype(np.float32, copy=False)
+    return check_unit_image(img, "img", fn)
 
 def _check_mask(mask, shape) -> np.ndarray:
     mask = np.asarray(mask, bool)
@@ -94,7 +96,7 @@ def equalize_hist(img: np.ndarray, # image, float in [0, 1]
                   outside: str="map", # masked mode: "map" outside pixels with the same CDF, or "keep" them
                  ) -> np.ndarray: # float32 in [0, 1]
     "Global histogram equalisation: each grey level becomes the (masked) CDF at that level."
-    img = _check_img(img)
+    img = _check_img(img, "equalize_hist")
     if outside not in ("map", "keep"): raise ValueError(f"outside must be 'map' or 'keep', got {outside!r}")
     levels = np.clip((img * nbins).astype(np.int64), 0, nbins - 1)
     sel = levels if mask is None else levels[_check_mask(mask, img.shape)]
@@ -123,7 +125,7 @@ def clahe(img: np.ndarray, # image, float in [0, 1]
           outside: str="keep", # masked mode: "keep" outside pixels, or "map" them with the filled image's CLAHE
          ) -> np.ndarray: # float32 in [0, 1], quantised to 256 levels
     "Contrast-limited adaptive histogram equalisation (OpenCV, 8-bit levels), optionally inside a mask."
-    img = _check_img(img)
+    img = _check_img(img, "clahe")
     if outside not in ("map", "keep"): raise ValueError(f"outside must be 'map' or 'keep', got {outside!r}")
     check_number(clip_limit, "clip_limit", 0, fn="clahe", low_open=True)
     if np.ndim(tile_grid) != 1 or len(tile_grid) != 2: raise ValueError(f"clahe: tile_grid must be (rows, cols), got {tile_grid!r}")
@@ -169,7 +171,7 @@ def resize_pad(img: np.ndarray, # image (H, W), float
                pad_value: float=0., # value of the padding (0 = black, like the film border)
               ) -> tuple[np.ndarray, PadInfo]: # (float32 image of `size`, PadInfo)
     "Resize keeping the aspect ratio, then pad symmetrically to `size`; returns the image and its `PadInfo`."
-    img = _check_img(img)
+    img = _check_img(img, "resize_pad")
     info = _pad_info(img.shape, size)
     (th, tw), (top, left) = info.size, info.offset
     h, w = round(info.scale[0] * img.shape[0]), round(info.scale[1] * img.shape[1])
@@ -226,7 +228,7 @@ def brightness_levels(img: np.ndarray, # image, float in [0, 1]
                       mode: str="gamma", # "gamma": img ** (1/f); "multiply": clip(img * f)
                      ) -> np.ndarray: # (n, H, W) float32 in [0, 1]
     "`n` copies of `img` at the brightness factors `brightness_factors(n, lo, hi)`."
-    img = _check_img(img)
+    img = _check_img(img, "brightness_levels")
     f = brightness_factors(n, lo, hi)[:, None, None]
     return _apply_brightness(img[None], f, mode).astype(np.float32)
 
@@ -340,8 +342,17 @@ def _cache_key(path: Path, settings: dict) -> str:
     blob = json.dumps([str(path.resolve()), st.st_mtime_ns, st.st_size, settings], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
+def _entry_info(out: Path, meta: Path) -> dict | None:
+    "The PadInfo dict of a complete cache entry (its index parses, its array's header reads), else None: rebuild it."
+    try:
+        info = json.loads(meta.read_text())["info"]
+        np.load(out, mmap_mode="r")
+        return info
+    except (OSError, ValueError, EOFError, KeyError, TypeError):
+        return None
+
 def _cache_one(job) -> tuple:
-    "Worker: (i, path, cache_dir, settings) -> (i, cache_path|None, status, PadInfo dict|reason)."
+    "Worker: (i, path, cache_dir, settings) -> (i, cache_path|None, status, PadInfo dict|reason|(errno, strerror))."
     i, path, cache_dir, settings = job
     cv2.setNumThreads(1)   # the pool provides the parallelism
     path = Path(path)
@@ -351,17 +362,19 @@ def _cache_one(job) -> tuple:
         out = Path(cache_dir) / f"{path.stem}_{key}.npy"
         meta = out.with_suffix(".json")
         if out.is_file() and meta.is_file():
-            return i, str(out), "reused", json.loads(meta.read_text())["info"]
+            info = _entry_info(out, meta)
+            if info is not None: return i, str(out), "reused", info
         img, info = prepare_cxr(path, settings["size"], settings["window"], settings["equalize"],
                                 settings["clip_limit"], settings["apply_voi"])
         arr = _to_storage(img, settings["dtype"])
-        tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f: np.save(f, arr)
-        os.replace(tmp, out)   # atomic: a crash never leaves a half-written array under the real name
-        meta.write_text(json.dumps({"source": str(path.resolve()), "settings": settings, "info": asdict(info)}))
-        return i, str(out), "computed", asdict(info)
     except CXRReadError as e: return i, None, "bad", getattr(e, "reason", str(e))
     except Exception as e: return i, None, "bad", f"{type(e).__name__}: {e}"
+    try:  # the source is read: a failure from here on is the output folder's (full, read-only), never the film's
+        with atomic_write(out) as f: np.save(f, arr)
+        with atomic_write(meta, "w") as f:  # written last: an entry without its index is rebuilt
+            json.dump({"source": str(path.resolve()), "settings": settings, "info": asdict(info)}, f)
+    except OSError as e: return i, None, "output", (e.errno, e.strerror or str(e))
+    return i, str(out), "computed", asdict(info)
 
 def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `path` column
                  cache_dir, # folder for the cached arrays (created if needed)
@@ -383,7 +396,7 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
     check_int(workers, "workers", 0, fn="cache_images", none_ok=True)
     cache_dir = Path(cache_dir)
     if cache_dir.exists() and not cache_dir.is_dir(): raise NotADirectoryError(f"cache_images: cache_dir {cache_dir} is a file, not a folder")
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(cache_dir, "cache_images")  # a read-only or full folder stops here, before any source is read
     settings = dict(size=None if size is None else list(_target_size(size)),
                     window=list(window) if isinstance(window, (tuple, list)) else window,
                     equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)
@@ -391,17 +404,22 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
     jobs = [(i, str(p), str(cache_dir), settings) for i, p in enumerate(df["path"])]
     if workers is None: workers = min(2, os.cpu_count() or 1)
     results = [None] * len(jobs)
+    def collect(it):  # stops at the first output fault: the folder's, reported once, no source blamed
+        for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it):
+            if r[2] == "output": raise OutputError(cache_dir, OSError(*r[3]), "cache_images")
+            results[r[0]] = r
     if workers <= 1 or len(jobs) < 2:
-        it = map(_cache_one, jobs)
-        for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it): results[r[0]] = r
+        collect(map(_cache_one, jobs))
     else:
         # Fresh ("spawn") workers: forking a process whose torch threads are already running (a
         # Jupyter kernel or a test session after any training) can deadlock the children.
         import multiprocessing
         from cxr_nb import preprocess as _module  # the importable copy of `_cache_one`, for pickling
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            it = ex.map(_module._cache_one, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers))))
-            for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it): results[r[0]] = r
+            try: collect(ex.map(_module._cache_one, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers)))))
+            except OutputError:
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
     status = [r[2] for r in results]
     df["cache_path"] = [r[1] for r in results]
     df["cache_error"] = [r[3] if r[2] == "bad" else None for r in results]
@@ -467,7 +485,11 @@ def _finished_shard(k: int, items: list, cache_dir, settings: dict):
     "The outcome of a complete shard already on disk (its index is written last), else None."
     out, meta = _shard_files(k, items, cache_dir, settings)
     if not (out.is_file() and meta.is_file()): return None
-    rows = json.loads(meta.read_text())["rows"]
+    try:
+        rows = json.loads(meta.read_text())["rows"]
+        if len(np.load(out, mmap_mode="r")) != len(items) or len(rows) != len(items): return None
+    except (OSError, ValueError, EOFError, KeyError, TypeError):
+        return None  # not a complete shard: rebuilt
     return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], True
 
 def _shard_job(job) -> tuple:
@@ -477,10 +499,28 @@ def _shard_job(job) -> tuple:
     done = _finished_shard(k, items, cache_dir, settings)
     if done is not None: return done
     out, meta = _shard_files(k, items, cache_dir, settings)
+    try:
+        with atomic_write(out, None) as tmp:  # renamed onto the shard's name once every row is in
+            rows = _fill_shard(tmp, items, settings)
+        with atomic_write(meta, "w") as f:  # written last: a shard without its index is rebuilt
+            json.dump({"settings": settings, "sources": [p for _, p in items], "rows": rows}, f)
+    except OSError as e: raise OutputError(cache_dir, e, "cache_shards") from None
+    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], False
+
+def _reserve(path):
+    "Allocate a file's blocks now: a full disk fails here with ENOSPC, not later with SIGBUS on a memory-mapped write."
+    fd = os.open(path, os.O_RDWR)
+    try: os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL): raise  # file systems without fallocate
+    finally: os.close(fd)
+
+def _fill_shard(tmp, items: list, settings: dict) -> list:
+    "Write the images of `items` into a new memory-mapped `.npy` at `tmp`; their (row, status, PadInfo dict|reason)."
     h, w = settings["size"]
-    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
     arr = np.lib.format.open_memmap(tmp, mode="w+", shape=(len(items), h, w),  # written in place: no shard held in memory
                                     dtype=np.float16 if settings["dtype"] == "float16" else settings["dtype"])
+    _reserve(tmp)
     rows = []
     for r, (i, p) in enumerate(items):
         path = Path(p)
@@ -495,11 +535,7 @@ def _shard_job(job) -> tuple:
         except Exception as e: rows.append((r, "bad", f"{type(e).__name__}: {e}"))
     arr.flush()
     del arr
-    os.replace(tmp, out)   # atomic: an interrupted build leaves no half-written shard under the real name
-    tmp = meta.with_name(meta.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"settings": settings, "sources": [p for _, p in items], "rows": rows}))
-    os.replace(tmp, meta)
-    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], False
+    return rows
 
 def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `path` column
                  cache_dir, # folder of the store (created if needed)
@@ -521,7 +557,7 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
     if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
         raise ValueError(f"shard_size must be an int >= 1, got {shard_size!r}")
     df = _source_frame(sources).copy()
-    cache_dir = Path(cache_dir); cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = check_writable(cache_dir, "cache_shards")
     settings = dict(size=list(_target_size(size)), window=list(window) if isinstance(window, (tuple, list)) else window,
                     equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)
     _apply_settings(np.zeros((4, 4), np.float32), None, settings["window"], equalize, clip_limit)  # fail fast on bad settings
@@ -554,8 +590,10 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
     stats = {s: status.count(s) for s in ("computed", "reused", "bad")}
     stats["shards_reused"], stats["shards"] = sum(r[3] for r in results), len(results)
     shards = [r[1] for r in results]
-    (cache_dir / "index.json").write_text(json.dumps({"settings": settings, "shard_size": shard_size, "shards": shards,
-                                                      "images": len(paths) - stats["bad"]}))
+    try:
+        with atomic_write(cache_dir / "index.json", "w") as f:
+            json.dump({"settings": settings, "shard_size": shard_size, "shards": shards, "images": len(paths) - stats["bad"]}, f)
+    except OSError as e: raise OutputError(cache_dir, e, "cache_shards") from None
     if drop_bad: df = df[df["cache_error"].isna()].drop(columns="cache_error")
     df.attrs["cache_report"], df.attrs["cache_stats"], df.attrs["cache_settings"] = report, stats, settings
     if verbose:
@@ -582,8 +620,7 @@ def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `
     if mode not in ("gamma", "multiply"): raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
     not_npy = [p for p in df["path"] if not _is_cached(p)]
     if not_npy: raise ValueError(f"expand_brightness_levels: {not_npy[0]} is not a cached .npy (run cache_images first)")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_writable(folder, "expand_brightness_levels")
     tag = f"{mode}{lo:g}-{hi:g}"
     parts = []
     for k, f in enumerate(factors):
@@ -595,7 +632,9 @@ def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `
             if not out.exists():
                 a = _load_cached(p)
                 img = _apply_brightness(_from_storage(a), float(f), mode)
-                np.save(out, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
+                try:
+                    with atomic_write(out) as fh: np.save(fh, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
+                except OSError as e: raise OutputError(folder, e, "expand_brightness_levels") from None
             paths.append(str(out))
         parts.append(df.assign(level_source=df["path"].to_numpy(), path=paths, brightness_level=k + 1,
                                brightness_factor=float(f)))

@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from .io import atomic_write
+
 # %% ../nbs/00d_pretrained.ipynb #cebf2102
 _DOWNLOAD_FAILED = {}  # arch -> why its weights could not be fetched, this session
 
@@ -45,15 +47,10 @@ def weights_file(arch: str, # a torchvision model name, e.g. "resnet34"
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_weights_url(arch))
 
 def _fetch(url: str, dest: Path, timeout: float) -> Path:
-    "Download `url` to `dest` (through a partial file, so an interrupted download leaves no broken cache)."
+    "Download `url` to `dest` with `atomic_write`: an interrupted download leaves no broken cache."
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(part, "wb") as f:
-            shutil.copyfileobj(r, f)
-        part.replace(dest)
-    finally:
-        part.unlink(missing_ok=True)
+    with urllib.request.urlopen(url, timeout=timeout) as r, atomic_write(dest) as f:
+        shutil.copyfileobj(r, f)
     return dest
 
 # %% ../nbs/00d_pretrained.ipynb #a2e783b7

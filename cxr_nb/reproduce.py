@@ -25,10 +25,11 @@ import pandas as pd
 
 from .experiment import PAPERS, _repo_root, notebooks_dir, paper_entry, paper_parameters
 from .parameters import _parameters_cell, resolve_params
+from .io import atomic_write
 
 # %% auto #0
-__all__ = ['environment', 'RunFailed', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary', 'SweepResult',
-           'run_sweep']
+__all__ = ['environment', 'RunFailed', 'check_run_paths', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary',
+           'SweepResult', 'run_sweep']
 
 # %% ../nbs/10_reproduce.ipynb #85939a36
 _VERSIONED = ("cxr_nb", "torch", "torchvision", "fastai", "fastcore", "numpy", "pandas", "scikit-learn",
@@ -76,7 +77,7 @@ def _tagged_notebook(src: Path) -> Path:
     cell.metadata["tags"] = ["parameters"]
     tmp = Path(tempfile.mkdtemp(prefix="cxr_nb_"))
     atexit.register(shutil.rmtree, tmp, True)
-    nbformat.write(nb, tmp / src.name)
+    with atomic_write(tmp / src.name, "w") as f: nbformat.write(nb, f)
     return tmp / src.name
 
 def _export_html(nb_path: Path) -> Path | None:
@@ -85,11 +86,25 @@ def _export_html(nb_path: Path) -> Path | None:
         from nbconvert import HTMLExporter
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
         html = nb_path.with_suffix(".html")
-        html.write_text(body, encoding="utf-8")
+        with atomic_write(html, "w") as f: f.write(body)
         return html
     except Exception as e:  # the run's result matters more than its HTML copy
         print(f"warning: HTML export of {nb_path} failed: {e}", file=sys.stderr)
         return None
+
+# %% ../nbs/10_reproduce.ipynb #01b00054
+def check_run_paths(values: dict, # resolved parameters of a run (`resolve_params`)
+                   ) -> dict:
+    "`values` if every parameter naming data or a file points at something that exists; else an error naming it."
+    from cxr_nb.experiment import check_data_choice
+    for k, v in values.items():
+        if k == "data" or k.endswith("_data"):
+            check_data_choice(v, k)
+        elif (k == "pretrained" or k.endswith(("_file", "_path"))) and isinstance(v, str) and v not in ("auto", ""):
+            if not Path(v).expanduser().is_file():
+                raise FileNotFoundError(f"{k}={v!r}: no such file" if not Path(v).expanduser().exists() else f"{k}={v!r} is a folder, not a file")
+    return values
+
 
 # %% ../nbs/10_reproduce.ipynb #73c70218
 def run_paper(paper: str, # a key of `PAPERS`
@@ -124,6 +139,7 @@ def _prepare(paper: str, preset: str, params: dict | None, processes: int = 1) -
         if k in params: raise KeyError(f"{k!r} is set by cxr-nb run itself (use --preset / --out), not with -p")
     specs = paper_parameters(paper)
     resolved = resolve_params(specs, entry["presets"], preset, params)  # names and types checked, nothing written yet
+    check_run_paths(resolved)  # data folders and files exist: checked here, not half a minute into the kernel
     return src, {k: resolved[k] for k in params}, resolved
 
 def _check_out(out, run_dir: Path):
@@ -149,7 +165,7 @@ def _execute(src: Path, paper: str, preset: str, inject: dict, resolved: dict, r
     "Run the notebook in the existing, empty `run_dir`: params.yaml, the executed notebook, env.json, HTML."
     import papermill
     import yaml
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(dict(paper=paper, **resolved), sort_keys=False))
+    with atomic_write(run_dir / "params.yaml", "w") as f: yaml.safe_dump(dict(paper=paper, **resolved), f, sort_keys=False)
     executed = run_dir / src.name
     inject = dict(inject, preset=preset, out_dir=str(run_dir))
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -168,7 +184,7 @@ def _execute(src: Path, paper: str, preset: str, inject: dict, resolved: dict, r
         m = json.loads(metrics_file.read_text())
         env["data"] = m.get("data")
     env["status"] = "failed" if error else "ok"
-    (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+    with atomic_write(run_dir / "env.json", "w") as f: json.dump(env, f, indent=2, default=str)
     _export_html(executed)
     if error:
         raise RunFailed(f"{paper} failed: {error}\n  open the executed notebook: {executed}", executed)
@@ -351,7 +367,7 @@ def _sweep_point(spec: dict) -> dict:
     rec = dict(point=spec["point"], attempt=att.name, folder=str(att), host=platform.node(),
                finished=_dt.datetime.now().isoformat(timespec="seconds"))
     tmp = att / "done.json"
-    tmp.write_text(json.dumps(rec))
+    with atomic_write(tmp, "w") as f: json.dump(rec, f)
     try:
         os.link(tmp, done)  # atomic and complete, refused when another attempt finished first
     except FileExistsError:
@@ -444,9 +460,11 @@ def run_sweep(paper: str, # a key of `PAPERS`
             raise FileExistsError(f"{folder} holds another sweep ({sweep_file}); give another --name")
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        sweep_file.write_text(json.dumps(dict(desc, created=_dt.datetime.now().isoformat(timespec="seconds")), indent=2, default=str))
+        with atomic_write(sweep_file, "w") as f:
+            json.dump(dict(desc, created=_dt.datetime.now().isoformat(timespec="seconds")), f, indent=2, default=str)
     nb_copy = folder / src.name  # on the sweep's (shared) folder: workers on other machines read it there
-    if not nb_copy.exists(): nb_copy.write_bytes(src.read_bytes())
+    if not nb_copy.exists():
+        with atomic_write(nb_copy) as f: f.write(src.read_bytes())
     threads = max(1, cpus // workers) if executor == "dask" and not scheduler else None
     for spec in specs:
         spec.update(notebook=str(nb_copy), dir=str(folder / _point_name(spec["point"])), threads=threads)
@@ -497,7 +515,7 @@ def run_sweep(paper: str, # a key of `PAPERS`
     runs = pd.DataFrame(rows)
     keys = [k for k in grid if k != replicate]
     summary = sweep_summary(pd.DataFrame(values), keys)
-    runs.to_csv(folder / "runs.csv", index=False)
-    summary.to_csv(folder / "summary.csv", index=False)
+    for table, fname in ((runs, "runs.csv"), (summary, "summary.csv")):
+        with atomic_write(folder / fname, "w") as f: table.to_csv(f, index=False)
     return SweepResult(folder, runs, summary)
 

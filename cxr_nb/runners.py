@@ -30,6 +30,8 @@ from fastai.callback.progress import ProgressCallback
 from fastcore.basics import noop
 from fastprogress.fastprogress import progress_bar
 
+from .io import atomic_write
+
 # %% auto #0
 __all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'TrainDistributed', 'distributed_fit',
            'predict_rows']
@@ -121,7 +123,7 @@ def _rank_main(out_file, build, fit, predict, tr_df, va_df, seed, precision):
     if first:
         learn = r.pop("learn")
         r["state"] = {k: v.detach().cpu() for k, v in learn.model.state_dict().items()}
-        torch.save(r, out_file)
+        with atomic_write(out_file) as f: torch.save(r, f)  # the parent never reads half of it
 
 def _rank_main_pickled(blob: bytes, out_file: str):
     "`_rank_main` in a spawned process: the notebook's functions arrive by value (cloudpickle)."

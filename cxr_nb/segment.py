@@ -15,6 +15,7 @@ __all__ = ['SEG_ARCHS', 'CPU_UNET', 'SEG_LOSSES', 'N_COMPONENTS', 'seg_structure
 # %% ../nbs/04_segment.ipynb #600ff239
 import time
 from contextlib import ExitStack
+from io import BytesIO
 import warnings
 from pathlib import Path
 
@@ -34,11 +35,11 @@ from fastai.vision.augment import RandTransform
 from fastcore.basics import store_attr
 from fastprogress.fastprogress import progress_bar
 
-from .io import CXRReadError, read_cxr
+from .io import CXRReadError, OutputError, atomic_write, read_cxr
 from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 from .pretrained import pretrained_state_dict
 from .dataloaders import BatchControlDL, label_map, resolve_structures
-from .checks import check_choice, check_int, check_new_file
+from .checks import check_choice, check_int, check_new_file, check_unit_image
 from .seg_archs import SegNet, PSPNet, _conv_block
 
 # %% ../nbs/04_segment.ipynb #30fe4314
@@ -495,12 +496,18 @@ class Segmenter:
         "Write weights and settings to one file (an existing file is refused unless `overwrite`)."
         path = check_new_file(path, overwrite, "Segmenter.save")
         sd = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, path)
+        buf = BytesIO()  # serialised in memory first: a failing disk gives an OSError, not torch's RuntimeError
+        torch.save({"state_dict": sd, "settings": self.settings(), "format": "cxr_nb.Segmenter/1"}, buf)
+        try:
+            with atomic_write(path) as f: f.write(buf.getbuffer())  # a failed save leaves the previous file as it was
+        except OSError as e: raise OutputError(path.parent, e, "Segmenter.save") from None
         return path
 
     @classmethod
     def load(cls, path, device=None):
         "A `Segmenter` from a file written by `save` (random-init model, then the saved weights)."
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Segmenter.load: {path}: no such file" if not Path(path).exists() else f"Segmenter.load: {path} is a folder, not a saved Segmenter")
         try: ck = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e: raise ValueError(f"{path}: not a Segmenter file ({type(e).__name__}: {e})") from None
         if not isinstance(ck, dict) or ck.get("format") != "cxr_nb.Segmenter/1":
@@ -513,7 +520,7 @@ class Segmenter:
 
     def _prepare(self, item) -> tuple:
         "(resized image, PadInfo, original (H, W)) of a path or an array."
-        img = _read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else np.asarray(item, np.float32)
+        img = _read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else check_unit_image(item, "image", "Segmenter")
         x, info = resize_pad(img, self.size)
         return x, info, img.shape[:2]
 
