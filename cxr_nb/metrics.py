@@ -553,7 +553,7 @@ def precision_recall_curve(y_true, # true labels 0/1
     tp = np.array([(t[s >= x] == 1).sum() for x in thr]); pp = np.array([(s >= x).sum() for x in thr])
     return tp / pp, tp / t.sum(), thr
 
-# %% ../nbs/06_metrics.ipynb #3b562584
+# %% ../nbs/06_metrics.ipynb #9b6c35f1
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax
 
@@ -600,7 +600,7 @@ def apply_temperature(logits, temperature: float, kind: str = "softmax") -> np.n
     if kind == "sigmoid": return expit(z)
     raise ValueError(f"apply_temperature: kind must be 'softmax' or 'sigmoid', got {kind!r}")
 
-# %% ../nbs/06_metrics.ipynb #a44963a5
+# %% ../nbs/06_metrics.ipynb #2712ff9e
 def _binary_and_prob(y_true, prob, fn: str) -> tuple:
     "0/1 labels and probabilities in [0, 1] of the same length, or a ValueError naming `fn`."
     y, p = _as_binary(y_true, "y_true"), check_scores(prob, "prob", fn)
