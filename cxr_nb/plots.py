@@ -402,7 +402,7 @@ def plot_precision_recall(curves: Mapping, # name -> (y_true, y_score): a curve 
     if title: ax.set_title(title, fontsize=10)
     return fig
 
-# %% ../nbs/08_plots.ipynb #a2d7e762
+# %% ../nbs/08_plots.ipynb #7d8a76f9
 from .metrics import expected_calibration_error, reliability_table
 
 def plot_reliability(curves: Mapping | tuple, # name -> (y_true, prob), or one (y_true, prob)
