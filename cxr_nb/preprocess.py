@@ -323,7 +323,7 @@ def read_cached(path, # a `.npy` written by `cache_images`, or a `<shard>.npy#<r
     "Load a cached array and return it as float32 in [0, 1] whatever its storage dtype."
     return _from_storage(_load_cached(path))
 
-# %% ../nbs/01_preprocess.ipynb #d54634e9
+# %% ../nbs/01_preprocess.ipynb #c7d0f78d
 def prepare_array(img: np.ndarray, # float image in [0, 1], e.g. from `read_cxr`
                   size: int|tuple[int, int]|None=256, window: str|tuple|None=None, equalize: str|None=None,
                   clip_limit: float=2.0, # as in `prepare_cxr`
