@@ -3,6 +3,7 @@
 Modules:
 
 - `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
+- `cxr_nb.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
 - `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 - `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.

@@ -10,7 +10,9 @@ __all__ = ['tpr', 'binary_counts', 'accuracy', 'precision', 'recall', 'tnr', 'fp
            'roc_curve', 'per_class_auc', 'macro_auc', 'BootstrapCI', 'bootstrap_ci', 'binary_report',
            'per_class_auc_ci', 'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points',
            'run_rates', 'cases_trials_ci', 'epoch_mean', 'epoch_mean_vs_heldout', 'paper_vs_run', 'clopper_pearson',
-           'difference_interval', 'published_confusion', 'published_intervals', 'precision_recall_curve']
+           'difference_interval', 'published_confusion', 'published_intervals', 'precision_recall_curve',
+           'temperature_nll', 'fit_temperature', 'apply_temperature', 'reliability_table', 'expected_calibration_error',
+           'brier_score']
 
 # %% ../nbs/06_metrics.ipynb #3f81d952
 from typing import Callable, NamedTuple, Sequence
@@ -615,3 +617,85 @@ def precision_recall_curve(y_true, # true labels 0/1
     thr = np.unique(s)[::-1]
     tp = np.array([(t[s >= x] == 1).sum() for x in thr]); pp = np.array([(s >= x).sum() for x in thr])
     return tp / pp, tp / t.sum(), thr
+
+# %% ../nbs/06_metrics.ipynb #9b6c35f1
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax
+
+def _temperature_inputs(logits, targets, kind: str) -> tuple:
+    z = np.asarray(logits, dtype=np.float64)
+    if kind == "softmax":
+        if z.ndim != 2 or z.shape[1] < 2: raise ValueError(f"fit_temperature: softmax logits must be (N, C) with C >= 2, got shape {z.shape}")
+        y = np.asarray(targets)
+        if y.shape != (len(z),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= z.shape[1]:
+            raise ValueError(f"fit_temperature: softmax targets must be {len(z)} class indices in 0..{z.shape[1] - 1}")
+    elif kind == "sigmoid":
+        y = np.asarray(targets, dtype=np.float64)
+        if y.shape != z.shape or not np.isin(y, (0, 1)).all():
+            raise ValueError(f"fit_temperature: sigmoid targets must be 0/1 of the logits' shape {z.shape}, got {y.shape}")
+    else: raise ValueError(f"fit_temperature: kind must be 'softmax' or 'sigmoid', got {kind!r}")
+    if not np.isfinite(z).all(): raise ValueError("fit_temperature: the logits hold NaN or infinite values")
+    if len(z) < 2: raise ValueError("fit_temperature: needs at least 2 validation cases")
+    return z, y
+
+def temperature_nll(logits, targets, temperature: float, kind: str = "softmax") -> float:
+    "Mean negative log-likelihood of `targets` under `logits / temperature` (softmax over classes, or per-output sigmoid)."
+    z, y = _temperature_inputs(logits, targets, kind)
+    z = z / temperature
+    if kind == "softmax": return float(-log_softmax(z, axis=1)[np.arange(len(z)), y].mean())
+    return float(np.mean(np.logaddexp(0, z) - y * z))  # log(1 + e^z) - y z, stable
+
+def fit_temperature(logits, # (N, C) logits (softmax) or (N,) / (N, C) logits (sigmoid) of the VALIDATION images
+                    targets, # (N,) class indices (softmax) or 0/1 of the logits' shape (sigmoid)
+                    kind: str = "softmax", # "softmax" (single-label) or "sigmoid" (multi-label / one output)
+                    bounds: tuple = (0.05, 20.), # the temperatures searched
+                   ) -> float:
+    "The temperature T minimising the validation NLL of `logits / T` (Guo et al. 2017); 1 keeps the model as it is."
+    z, y = _temperature_inputs(logits, targets, kind)
+    lo, hi = bounds
+    if not 0 < lo < 1 < hi: raise ValueError(f"fit_temperature: bounds must satisfy 0 < low < 1 < high, got {bounds}")
+    r = minimize_scalar(lambda t: temperature_nll(z, y, float(np.exp(t)), kind), bounds=(np.log(lo), np.log(hi)),
+                        method="bounded", options=dict(xatol=1e-6))
+    return float(np.exp(r.x))
+
+def apply_temperature(logits, temperature: float, kind: str = "softmax") -> np.ndarray:
+    "Probabilities of `logits / temperature`: softmax over the last axis, or sigmoid."
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    if kind == "softmax": return np.exp(log_softmax(z, axis=-1))
+    if kind == "sigmoid": return expit(z)
+    raise ValueError(f"apply_temperature: kind must be 'softmax' or 'sigmoid', got {kind!r}")
+
+# %% ../nbs/06_metrics.ipynb #2712ff9e
+def _binary_and_prob(y_true, prob, fn: str) -> tuple:
+    "0/1 labels and probabilities in [0, 1] of the same length, or a ValueError naming `fn`."
+    y, p = _as_binary(y_true, "y_true"), check_scores(prob, "prob", fn)
+    _check_same_length(y, p, "y_true, prob")
+    if ((p < 0) | (p > 1)).any(): raise ValueError(f"{fn}: prob must be probabilities in [0, 1], got values in [{p.min():.3g}, {p.max():.3g}]")
+    return y, p
+
+def reliability_table(y_true, # true labels 0/1
+                      prob, # predicted probability of the positive class
+                      n_bins: int = 10, # equal-width bins of [0, 1]
+                     ) -> pd.DataFrame:
+    "Per probability bin: its range, cases, mean predicted probability and observed frequency of positives."
+    y, p = _binary_and_prob(y_true, prob, "reliability_table")
+    check_int(n_bins, "n_bins", 1, fn="reliability_table")
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)  # p = 1 falls in the last bin
+    rows = []
+    for b in range(n_bins):
+        m = idx == b
+        rows.append(dict(bin=b, low=edges[b], high=edges[b + 1], n=int(m.sum()),
+                         mean_prob=float(p[m].mean()) if m.any() else np.nan, frac_pos=float(y[m].mean()) if m.any() else np.nan))
+    return pd.DataFrame(rows)
+
+def expected_calibration_error(y_true, prob, n_bins: int = 10) -> float:
+    "ECE: the case-weighted mean |observed frequency - mean probability| over `n_bins` equal-width bins."
+    t = reliability_table(y_true, prob, n_bins)
+    t = t[t.n > 0]
+    return float((t.n * (t.frac_pos - t.mean_prob).abs()).sum() / t.n.sum())
+
+def brier_score(y_true, prob) -> float:
+    "Mean squared difference between the probability of the positive class and the 0/1 outcome."
+    y, p = _binary_and_prob(y_true, prob, "brier_score")
+    return float(np.mean((p - y) ** 2))

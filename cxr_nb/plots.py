@@ -7,7 +7,8 @@ Docs: https://cxr-nb.github.io/cxr_nb/plots.html.md"""
 
 # %% auto #0
 __all__ = ['plot_confusion_matrix', 'plot_roc', 'plot_history', 'plot_feature_maps', 'plot_overlay', 'plot_focal_loss',
-           'plot_image_grid', 'plot_segmenter_examples', 'plot_equalization', 'plot_precision_recall']
+           'plot_image_grid', 'plot_segmenter_examples', 'plot_equalization', 'plot_precision_recall',
+           'plot_reliability']
 
 # %% ../nbs/08_plots.ipynb #21ef578f
 from typing import Mapping, Sequence
@@ -399,4 +400,27 @@ def plot_precision_recall(curves: Mapping, # name -> (y_true, y_score): a curve 
     ax.set_xlim(0, 1.02); ax.set_ylim(0, 1.02); ax.set_xlabel("recall (sensitivity)"); ax.set_ylabel("precision")
     ax.legend(fontsize=8, loc="lower left")
     if title: ax.set_title(title, fontsize=10)
+    return fig
+
+# %% ../nbs/08_plots.ipynb #7d8a76f9
+from .metrics import expected_calibration_error, reliability_table
+
+def plot_reliability(curves: Mapping | tuple, # name -> (y_true, prob), or one (y_true, prob)
+                     n_bins: int = 10, # equal-width probability bins
+                     title: str | None = None,
+                    ) -> Figure:
+    "Reliability diagram (mean probability vs observed frequency per bin) with ECE in the legend, and the cases per bin."
+    if isinstance(curves, tuple): curves = {"model": curves}
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=(5.2, 6), sharex=True, gridspec_kw=dict(height_ratios=[3, 1]))
+    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1, label="calibrated")
+    width = 1 / n_bins / (len(curves) + 1)
+    for k, (name, (y, p)) in enumerate(curves.items()):
+        t = reliability_table(y, p, n_bins)
+        ece = expected_calibration_error(y, p, n_bins)
+        ax.plot(t.mean_prob, t.frac_pos, marker="o", label=f"{name} (ECE {ece:.3f}, {n_bins} bins)")
+        axn.bar(t.low + (k + 0.5) * width, t.n, width=width)
+    ax.set_ylabel("observed frequency of positives"); ax.set_xlim(0, 1); ax.set_ylim(0, 1); ax.legend(fontsize=8, loc="upper left")
+    axn.set_xlabel("predicted probability"); axn.set_ylabel("cases")
+    if title: ax.set_title(title)
+    fig.tight_layout()
     return fig

@@ -39,8 +39,8 @@ from .checks import check_int, check_number, check_unit_image
 # %% auto #0
 __all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
            'unpad_mask', 'brightness_factors', 'brightness_levels', 'RandomBrightnessLevel', 'prepare_cxr',
-           'read_cached', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter', 'use_cached',
-           'cache_shards', 'expand_brightness_levels']
+           'read_cached', 'prepare_array', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter',
+           'use_cached', 'cache_shards', 'expand_brightness_levels']
 
 # %% ../nbs/01_preprocess.ipynb #c0a3f013
 def window(img: np.ndarray, # image, float in [0, 1]
@@ -324,6 +324,17 @@ def read_cached(path, # a `.npy` written by `cache_images`, or a `<shard>.npy#<r
                ) -> np.ndarray: # float32 (H, W) in [0, 1]
     "Load a cached array and return it as float32 in [0, 1] whatever its storage dtype."
     return _from_storage(_load_cached(path))
+
+# %% ../nbs/01_preprocess.ipynb #c7d0f78d
+def prepare_array(img: np.ndarray, # float image in [0, 1], e.g. from `read_cxr`
+                  size: int|tuple[int, int]|None=256, window: str|tuple|None=None, equalize: str|None=None,
+                  clip_limit: float=2.0, # as in `prepare_cxr`
+                  dtype: str|None=None, # None: float32 as computed; "uint8"/"uint16"/"float16": rounded as the cache stores it
+                 ) -> tuple[np.ndarray, PadInfo]: # (float32 image in [0, 1], PadInfo)
+    "`prepare_cxr`'s recipe (window -> equalise -> `resize_pad`) on an array, optionally through a cache storage dtype."
+    if dtype is not None and dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be None or one of {list(_CACHE_DTYPES)}, got {dtype!r}")
+    out, info = _apply_settings(np.asarray(img, np.float32), size, window, equalize, clip_limit)
+    return (out if dtype is None else _from_storage(_to_storage(out, dtype))), info
 
 # %% ../nbs/01_preprocess.ipynb #dc77f080
 def _source_frame(sources) -> pd.DataFrame:

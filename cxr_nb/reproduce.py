@@ -26,6 +26,7 @@ import pandas as pd
 from .experiment import PAPERS, _repo_root, notebooks_dir, paper_entry, paper_parameters
 from .parameters import _parameters_cell, resolve_params
 from .io import atomic_write
+from .bundle import add_bundle_commands, run_bundle_command
 
 # %% auto #0
 __all__ = ['environment', 'RunFailed', 'check_run_paths', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary',
@@ -225,7 +226,7 @@ def _summary(rows) -> str:
 # %% ../nbs/10_reproduce.ipynb #863df04d
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `cxr-nb` console script; returns the exit code."
-    ap = argparse.ArgumentParser(prog="cxr-nb", description="Run cxr_nb's paper notebooks headlessly.")
+    ap = argparse.ArgumentParser(prog="cxr-nb", description="Run cxr_nb's paper notebooks headlessly, and use the models they save.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the paper notebooks, their presets and parameters")
     r = sub.add_parser("run", help="execute paper notebooks with papermill into run folders")
@@ -255,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--replicate", default="seed", help="the key whose values replicate a grid cell (default: seed)")
     w.add_argument("--name", default=None, help="the sweep's folder name (default: a hash of its settings)")
     w.add_argument("--processes", type=int, default=1, metavar="N", help="training processes per run (DDP)")
+    add_bundle_commands(sub)  # predict, evaluate (cxr_nb.bundle)
     a = ap.parse_args(argv)
+    if a.cmd in ("predict", "evaluate"):
+        return run_bundle_command(a)
     if a.cmd == "list":
         try:
             _list()

@@ -1,0 +1,208 @@
+"""Acceptance tests of model bundles (issue 27): a tiny model trained on phantoms, saved, and used through
+`cxr-nb predict` / `cxr-nb evaluate` exactly as the notebook's own `get_preds` sees its films."""
+import hashlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+from fastai.torch_core import set_seed
+
+from cxr_nb import bundle as B
+from cxr_nb.bundle import MANIFEST, load_bundle, save_bundle
+from cxr_nb.classify import cxr_learner
+from cxr_nb.dataloaders import classification_dls
+from cxr_nb.datasets import load_dataset
+from cxr_nb.lung_region import cache_lung_regions
+from cxr_nb.metrics import apply_temperature, binary_report
+from cxr_nb.phantom_layouts import write_pneumoconiosis_layout
+from cxr_nb.preprocess import PILCachedCXR, cache_images, use_cached
+from cxr_nb.reproduce import main
+from cxr_nb.segment import train_segmenter
+from cxr_nb.splits import patient_split
+
+SIZE = 64
+
+
+def _films(root, n, seed, fmt="png"):
+    df = load_dataset(write_pneumoconiosis_layout(root, n=n, seed=seed, size=96, fmt=fmt))
+    df["binary"] = df["pneumoconiosis"].astype(int)
+    return df
+
+
+def _learner(frame, seed=0):
+    set_seed(seed, reproducible=True)
+    dls = classification_dls(frame, label_col="binary", size=SIZE, bs=8, aug=False, img_cls=PILCachedCXR,
+                             num_workers=0, vocab=[0, 1])
+    learn = cxr_learner(dls, "small_cnn", n_in=1, pretrained=False, model_kwargs=dict(widths=(4, 8)))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-2)
+    return learn
+
+
+def _get_preds(learn, frame):
+    "The notebook's own probabilities of P(class 1) for a cached frame."
+    with learn.no_bar():
+        probs, _ = learn.get_preds(dl=learn.dls.test_dl(frame))
+    return probs[:, 1].numpy()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    "A small_cnn on 48 equalised PNG phantoms (train / valid / test by patient), saved as a bundle."
+    tmp = tmp_path_factory.mktemp("bundle")
+    df = patient_split(_films(tmp / "films", 48, seed=1), valid_pct=0.25, test_pct=0.25, seed=0, stratify="binary")
+    cached = cache_images(df, tmp / "cache", size=SIZE, equalize="hist", progress=False, workers=1, verbose=False)
+    frame = use_cached(cached)
+    learn = _learner(frame)
+    folder = save_bundle(tmp / "bundle", learn, "small_cnn", frame, model_kwargs=dict(widths=(4, 8)),
+                         names=["normal", "pneumoconiosis"], label_col="binary")
+    return dict(tmp=tmp, frame=frame, learn=learn, folder=folder)
+
+
+def _tree_hash(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_predict_folder_matches_get_preds(trained, tmp_path, capsys):
+    t = trained
+    mixed = tmp_path / "input"
+    (mixed / "dicom").mkdir(parents=True)
+    pngs = t["frame"][t["frame"].split == "test"].source_path.tolist()[:4]
+    for p in pngs: shutil.copy(p, mixed / Path(p).name)
+    dicoms = _films(tmp_path / "dicom_films", 4, seed=7, fmt="dicom").path.tolist()
+    for p in dicoms: shutil.copy(p, mixed / "dicom" / Path(p).name)
+    (mixed / "dicom" / "corrupt.dcm").write_bytes(b"\0" * 200 + b"not a DICOM at all")
+    (mixed / "truncated.png").write_bytes(Path(pngs[0]).read_bytes()[:60])
+    before = _tree_hash(mixed)
+    out = tmp_path / "out" / "results.csv"
+
+    assert main(["predict", str(t["folder"]), str(mixed), "--out", str(out), "--quiet"]) == 0
+    res = pd.read_csv(out)
+    skipped = pd.read_csv(out.with_name("skipped.csv"))
+    assert sorted(Path(p).name for p in skipped.path) == ["corrupt.dcm", "truncated.png"]
+    assert skipped.reason.str.len().gt(0).all()
+    assert len(res) == 8 and sum(Path(p).suffix == ".dcm" for p in res.path) == 4
+
+    # the notebook's own get_preds on the same films, through the training recipe (cache_images + the learner's dls)
+    good = cache_images(pd.DataFrame({"path": res.path}), tmp_path / "cache", size=SIZE, equalize="hist",
+                        progress=False, workers=1, verbose=False)
+    assert good.path.tolist() == res.path.tolist()
+    p_nb = _get_preds(t["learn"], use_cached(good))
+    np.testing.assert_allclose(res["raw_prob_pneumoconiosis"], p_nb, atol=1e-5)
+    T = json.loads((t["folder"] / "bundle.json").read_text())["calibration"]["temperature"]
+    np.testing.assert_allclose(res["prob_pneumoconiosis"], apply_temperature(np.log(np.c_[1 - p_nb, p_nb]), T)[:, 1], atol=1e-5)
+    for c in ("decision_p0.5", "decision_sens0.9", "decision_spec0.9"): assert set(res[c]) <= {0, 1}
+
+    assert _tree_hash(mixed) == before  # nothing in INPUT touched
+    written = out.read_bytes()
+    capsys.readouterr()
+    assert main(["predict", str(t["folder"]), str(mixed), "--out", str(out), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == written
+    assert main(["predict", str(t["folder"]), str(mixed), "--out", str(out), "--quiet", "--force"]) == 0
+    other = tmp_path / "out" / "theirs.csv"
+    other.write_text("a,b\n")
+    assert main(["predict", str(t["folder"]), str(mixed), "--out", str(other), "--quiet", "--force"]) == 2
+    assert other.read_text() == "a,b\n"
+    assert main(["predict", str(t["folder"]), str(mixed), "--out", str(mixed / "r.csv"), "--quiet"]) == 2
+    assert _tree_hash(mixed) == before
+
+
+def test_predict_single_file_csv_and_overlays(trained, tmp_path):
+    t = trained
+    films = t["frame"][t["frame"].split == "test"].source_path.tolist()[:2]
+    b = load_bundle(t["folder"])
+    one = b.predict(films[0], progress=False)
+    assert one.path.tolist() == [films[0]]
+    pd.DataFrame({"path": films, "note": ["a", "b"]}).to_csv(tmp_path / "list.csv", index=False)
+    ov = tmp_path / "overlays"
+    assert main(["predict", str(t["folder"]), str(tmp_path / "list.csv"), "--out", str(tmp_path / "r.csv"),
+                 "--overlays", str(ov), "--quiet"]) == 0
+    res = pd.read_csv(tmp_path / "r.csv")
+    assert res.note.tolist() == ["a", "b"]  # the CSV's own columns kept
+    np.testing.assert_allclose(res.prob_normal.iloc[0], one.prob_normal.iloc[0], atol=1e-7)
+    assert sorted(p.name for p in ov.glob("*.png")) == sorted(Path(p).name for p in res.overlay)
+
+
+def test_evaluate_reproduces_held_out_metrics(trained, tmp_path, capsys):
+    t = trained
+    test = t["frame"][t["frame"].split == "test"]
+    p_nb = _get_preds(t["learn"], test)
+    rep = binary_report(test.binary.to_numpy(), p_nb, threshold=0.5, n_boot=200, seed=0, groups=test.patient_id.to_numpy())
+    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(t["folder"]), str(tmp_path / "test.csv"), "--out", str(out), "--n-boot", "200", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "AUC" in printed and "by patient" in printed
+    tab = pd.read_csv(out / "table.csv").fillna({"operating_point": ""}).set_index(["metric", "operating_point"])
+    for ours, theirs in ((("AUC", ""), "auc"), (("sensitivity", "p0.5 (p >= 0.5)"), "recall_tpr"),
+                         (("specificity", "p0.5 (p >= 0.5)"), "tnr"), (("accuracy", "p0.5 (p >= 0.5)"), "accuracy")):
+        np.testing.assert_allclose(tab.loc[ours, ["value", "ci_low", "ci_high"]].to_numpy(float),
+                                   rep.loc[theirs, ["value", "ci_low", "ci_high"]].to_numpy(float), atol=1e-9)
+    assert "ECE (10 equal-width bins), calibrated" in tab.index.get_level_values(0)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert json.loads((out / MANIFEST).read_text()).keys() == {"table.csv", "predictions.csv", "skipped.csv", "report.html"}
+    # a second evaluation into the same folder is refused
+    assert main(["evaluate", str(t["folder"]), str(tmp_path / "test.csv"), "--out", str(out), "--quiet"]) == 2
+
+
+def test_evaluate_folder_layout(trained, tmp_path):
+    root = tmp_path / "films"
+    _films(root, 12, seed=11)
+    b = load_bundle(trained["folder"])
+    ev = B.evaluate_bundle(b, str(root), label_col="pneumoconiosis", n_boot=0, progress=False)
+    assert ev.table.attrs["n"] == 12
+    with pytest.raises(ValueError, match="no 'nonsense' column"):
+        B.evaluate_bundle(b, str(root), label_col="nonsense", progress=False)
+
+
+def test_changed_default_keeps_bundle_settings(trained, monkeypatch):
+    "A later version changes preprocessing defaults: the bundle still uses its own settings, and says so."
+    t = trained
+    films = t["frame"][t["frame"].split == "test"].source_path.tolist()[:3]
+    before = load_bundle(t["folder"]).predict(films, progress=False)
+    newer = dict(B.preprocessing_defaults(), equalize="clahe", size=[512, 512])
+    monkeypatch.setattr(B, "preprocessing_defaults", lambda: dict(newer))
+    with pytest.warns(UserWarning) as rec:
+        b = load_bundle(t["folder"])
+    msgs = " | ".join(str(w.message) for w in rec)
+    assert "default equalize was None" in msgs and "is 'clahe' now: using the bundle's 'hist'" in msgs, msgs
+    assert "default size was [256, 256]" in msgs and "using the bundle's [64, 64]" in msgs, msgs
+    assert b.preprocessing["equalize"] == "hist" and b.preprocessing["size"] == [64, 64]
+    after = b.predict(films, progress=False)
+    np.testing.assert_array_equal(after.prob_normal.to_numpy(), before.prob_normal.to_numpy())
+
+
+def test_tampered_weights_refused(trained, tmp_path):
+    bad = Path(shutil.copytree(trained["folder"], tmp_path / "b"))
+    data = bytearray((bad / "weights.pt").read_bytes()); data[-10] ^= 1
+    (bad / "weights.pt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="changed or corrupted"):
+        load_bundle(bad)
+
+
+def test_lung_region_bundle_matches_get_preds(tmp_path):
+    "A model trained on lung regions: the bundle carries the segmenter and replays cache_lung_regions."
+    df = patient_split(_films(tmp_path / "films", 40, seed=1), valid_pct=0.3, seed=0, stratify="binary")
+    set_seed(0, reproducible=True)
+    seg, _ = train_segmenter(df, structures=("lungs",), size=SIZE, epochs=6, bs=8, lr=1e-2, progress=False, seed=0, width=8)
+    lung = cache_lung_regions(seg, df, tmp_path / "cache", mode="crop", margin=0.02, size=SIZE, progress=False)
+    frame = use_cached(lung)
+    learn = _learner(frame)
+    folder = save_bundle(tmp_path / "bundle", learn, "small_cnn", frame, model_kwargs=dict(widths=(4, 8)),
+                         segmenter=seg, lung_region="crop", lung_margin=0.02, label_col="binary")
+    assert (folder / "segmenter.pt").is_file()
+    b = load_bundle(folder)
+    assert b.preprocessing["lung_region"] == "crop" and b.preprocessing["lung_margin"] == 0.02
+    res = b.predict(frame.source_path.tolist(), progress=False)
+    assert res.path.tolist() == frame.source_path.tolist()
+    np.testing.assert_allclose(res["raw_prob_1"], _get_preds(learn, frame), atol=1e-5)
+    assert res.lung_box.tolist() == [" ".join(map(str, bx)) for bx in frame.lung_box]
