@@ -338,8 +338,7 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
     _atomic_write(folder / "weights.pt", buf.getvalue())
     seg = None
     if segmenter is not None:
-        seg_file = segmenter.save(folder / ".segmenter.pt.tmp", overwrite=True)
-        os.replace(seg_file, folder / "segmenter.pt")
+        segmenter.save(folder / "segmenter.pt", overwrite=True)  # atomic itself (io.atomic_write)
         seg = dict(file="segmenter.pt", sha256=_sha256(folder / "segmenter.pt"), structures=segmenter.structures,
                    size=segmenter.size, arch=segmenter.arch)
     spec = dict(format=FORMAT, kind="classifier", task=kind, labels=labels, names=names, label_col=label_col,

@@ -604,6 +604,7 @@ _WRITE_CALLS = {"save", "savez", "savez_compressed", "imwrite", "to_csv", "to_pa
                 "safe_dump", "savefig", "write_text", "write_bytes", "tofile", "dcmwrite", "copyfile", "copy", "copy2", "move", "write"}
 _ALLOWED = {  # (module, call) that write through atomic_write by construction, each with why
     ("experiment.py", "seg.save"): "Segmenter.save writes through atomic_write",
+    ("bundle.py", "segmenter.save"): "Segmenter.save writes through atomic_write",
     ("widgets.py", "fig.savefig"): "into an in-memory BytesIO",
     ("datasets.py", "os.replace"): "load_phantom renames a whole, finished set folder onto its root",
 }
