@@ -34,14 +34,21 @@ sync_check() {
   fi
 }
 
+design_check() {  # both run, so one does not hide the other
+  local status=0
+  python scripts/check_design.py || status=1
+  return $status
+}
+
 stage "notebooks and library in sync (nbdev-export, nbdev-clean, README from nbs/index.ipynb)" sync_check
+stage "design rules (scripts/check_design.py) and ruff" design_check
 stage "nbdev-test (library notebooks; paper notebooks run below through papermill)" \
   nbdev-test --skip-folder-re '^(papers|[_.].*)$' --n-workers 2
 stage "pytest" python -m pytest -q -ra "$@"
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "== FAILED stages (${#failed[@]} of 3):" >&2
+  echo "== FAILED stages (${#failed[@]} of 4):" >&2
   for s in "${failed[@]}"; do echo "   - $s" >&2; done
   exit 1
 fi
-echo "== all 3 stages passed"
+echo "== all 4 stages passed"
