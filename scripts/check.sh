@@ -37,6 +37,7 @@ sync_check() {
 design_check() {  # both run, so one does not hide the other
   local status=0
   python scripts/check_design.py || status=1
+  ruff check cxr_nb tests scripts bench nbs || status=1
   return $status
 }
 
