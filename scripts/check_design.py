@@ -205,8 +205,8 @@ def imports_of(root: Path, tree: ast.AST, current: str, is_package: bool):
                 sub = f"{target}.{a.name}"
                 if a.name != "*" and module_exists(root, sub):  # `from cxr_nb import io as cio`
                     yield node.lineno, sub, None, a.asname or a.name
-                else:
-                    yield node.lineno, target, a.name, None
+                else:  # an alias knows its own line (Python 3.10+): the name's line in a multi-line import
+                    yield getattr(a, "lineno", node.lineno), target, a.name, None
 
 
 def private_uses(tree: ast.AST, aliases: dict[str, str]):
@@ -382,7 +382,8 @@ def write_baseline(path: Path, pairs: dict[tuple[str, str], int]) -> None:
             "pairs": [{"a": a, "b": b, "runs": n} for (a, b), n in sorted(pairs.items())]}
     rows = ",\n  ".join(json.dumps(e) for e in data["pairs"])
     text = f'{{\n "about": {json.dumps(data["about"])},\n "pairs": [\n  {rows}\n ]\n}}\n'
-    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never half a baseline
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
