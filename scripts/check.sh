@@ -37,7 +37,11 @@ sync_check() {
 design_check() {  # both run, so one does not hide the other
   local status=0
   python scripts/check_design.py || status=1
-  ruff check cxr_nb tests scripts bench nbs || status=1
+  if command -v ruff >/dev/null; then
+    ruff check cxr_nb tests scripts bench nbs || status=1
+  else
+    echo "FAIL: ruff is not installed in this environment: pip install -e '.[dev]'" >&2; status=1
+  fi
   return $status
 }
 

@@ -171,6 +171,13 @@ def test_a_paper_notebook_with_a_def_a_class_and_a_named_lambda(tree):
         "put it in the paper's module with a test"]
 
 
+def test_magics_shell_lines_and_other_languages_are_read_as_ipython_does(tree):
+    notebook(tree / "nbs/papers/p2020.ipynb", "%%bash\ndef not_python() { echo; }", "%%time\ndef timed():\n    pass",
+             "files = !ls\ndef after_shell():\n    pass")
+    assert sorted(found(tree)) == [("nbs/papers/p2020.ipynb", "paper-def", "def after_shell"),
+                                   ("nbs/papers/p2020.ipynb", "paper-def", "def timed")]
+
+
 def test_a_paper_notebook_over_200_code_lines(tree):
     notebook(tree / "nbs/papers/p2020.ipynb", "x = 1\n\n" * 100, "#md " + "prose\n" * 50, "y = 2\n" * 100)
     assert found(tree) == []  # 200 non-blank code lines; blank lines and markdown do not count
