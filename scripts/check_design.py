@@ -189,14 +189,14 @@ def module_exists(root: Path, module: str) -> bool:
 
 
 def imports_of(root: Path, tree: ast.AST, current: str, is_package: bool):
-    """Yield (lineno, target module, imported name or None, alias bound to a module or None) for every import
-    of one of our modules, anywhere in the tree (function-local imports too)."""
+    """Yield (lineno, target module, imported name or None, alias, module the alias is bound to) for every import
+    of one of our modules, anywhere in the tree (function-local imports too); alias is None for a plain name."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.name == PACKAGE or a.name.startswith(PACKAGE + "."):
                     # `import cxr_nb.x.y as m` binds m to cxr_nb.x.y; without `as` it binds `cxr_nb`
-                    yield node.lineno, a.name, None, a.asname
+                    yield node.lineno, a.name, None, a.asname or PACKAGE, a.name if a.asname else PACKAGE
         elif isinstance(node, ast.ImportFrom):
             target = resolve_from(current, is_package, node)
             if target is None:
@@ -204,17 +204,33 @@ def imports_of(root: Path, tree: ast.AST, current: str, is_package: bool):
             for a in node.names:
                 sub = f"{target}.{a.name}"
                 if a.name != "*" and module_exists(root, sub):  # `from cxr_nb import io as cio`
-                    yield node.lineno, sub, None, a.asname or a.name
+                    yield node.lineno, sub, None, a.asname or a.name, sub
                 else:  # an alias knows its own line (Python 3.10+): the name's line in a multi-line import
-                    yield getattr(a, "lineno", node.lineno), target, a.name, None
+                    yield getattr(a, "lineno", node.lineno), target, a.name, None, None
 
 
-def private_uses(tree: ast.AST, aliases: dict[str, str]):
-    """Yield (lineno, module, name) for `m._y` where `m` is bound to one of our modules."""
+def dotted(node: ast.AST) -> list[str] | None:
+    """`a.b.c` as ["a", "b", "c"]; None for anything but names and attributes."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return [node.id, *reversed(parts)]
+
+
+def private_uses(root: Path, tree: ast.AST, aliases: dict[str, str]):
+    """Yield (lineno, module, name) for `m._y` (or `cxr_nb.x._y`) where `m` is bound to one of our modules."""
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in aliases and is_private(node.attr)):
-            yield node.lineno, aliases[node.value.id], node.attr
+        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
+            continue
+        chain = dotted(node.value)
+        if not chain or chain[0] not in aliases:
+            continue
+        module = ".".join([aliases[chain[0]], *chain[1:]])
+        if module_exists(root, module):
+            yield node.lineno, module, node.attr
 
 
 def check_code(root: Path, rel: str, tree: ast.AST, current: str, is_package: bool, layers: bool):
@@ -225,9 +241,9 @@ def check_code(root: Path, rel: str, tree: ast.AST, current: str, is_package: bo
     if layers and own is None and current != PACKAGE:
         out.append(Violation(rel, "layer-order", f"`{current}` is in no layer: add its top-level name to LAYERS "
                              "in scripts/check_design.py (and to CONTRIBUTING.md)", current))
-    for lineno, target, name, alias in imports_of(root, tree, current, is_package):
-        if alias is not None and target != current:
-            aliases[alias] = target
+    for lineno, target, name, alias, bound in imports_of(root, tree, current, is_package):
+        if alias is not None:
+            aliases[alias] = bound
         if name is not None and is_private(name) and target != current:
             out.append(Violation(rel, "private-import", f"line {lineno} imports `{name}` from `{target}`: make it "
                                  "public and documented there, or move the code to where it is used", name))
@@ -236,11 +252,11 @@ def check_code(root: Path, rel: str, tree: ast.AST, current: str, is_package: bo
         theirs = layer_of(target)
         if theirs is None:
             continue
-        if theirs[0] > own[0] or (theirs[0] == own[0] == 0 and theirs[1] >= own[1] and target != current):
+        if theirs[0] > own[0] or (theirs[0] == own[0] == 0 and theirs[1] >= own[1]):
             out.append(Violation(rel, "layer-order", f"line {lineno} imports `{target}` (layer "
                                  f"{layer_label(target)}) from layer {layer_label(current)}: a module imports "
                                  "only from its own layer or those before it", target))
-    for lineno, target, name in private_uses(tree, aliases):
+    for lineno, target, name in private_uses(root, tree, aliases):
         if target != current:
             out.append(Violation(rel, "private-import", f"line {lineno} uses `{name}` of `{target}`: make it "
                                  "public and documented there, or move the code to where it is used", name))

@@ -106,9 +106,10 @@ def test_private_imports_in_every_spelling(tree):
     write(tree, "cxr_nb/data/splits.py", "from .datasets import load\nfrom ..io import _PRIVATE\n"
                                          "from cxr_nb.io import (\n    read,\n    _other,\n)\n"
                                          "from cxr_nb import io as cio\n\ndef f():\n    from cxr_nb.checks import _late\n"
-                                         "    return cio._helper(1)\n")
+                                         "    return cio._helper(1)\n"
+                                         "import cxr_nb.data.datasets\nZ = cxr_nb.data.datasets._cache\n")
     assert sorted(found(tree)) == [("cxr_nb/data/splits.py", "private-import", n)
-                                   for n in ("_PRIVATE", "_helper", "_late", "_other")]
+                                   for n in ("_PRIVATE", "_cache", "_helper", "_late", "_other")]
     r = run(tree, "--no-duplicates")
     assert "cxr_nb/data/splits.py: private-import: line 2 imports `_PRIVATE` from `cxr_nb.io`" in r.stdout
     assert "line 5 imports `_other` from `cxr_nb.io`" in r.stdout  # the name's own line in a multi-line import
