@@ -354,6 +354,7 @@ def check_paper_notebooks(root: Path):
 
 
 # ------------------------------------------------------------------------------------------- duplicates
+HEADER = re.compile(r"^(no duplicates|\d+ pairs? of places) \(")
 ROW = re.compile(r"^D\d+ (\S+):\d+-\d+ ~ (\S+):\d+-\d+(.*)$")
 MORE_RUNS = re.compile(r"\(\+(\d+) more runs?\)")
 
@@ -382,7 +383,11 @@ def duplicate_pairs(root: Path, exe: str) -> tuple[dict[tuple[str, str], int], l
         r = subprocess.run([exe, "--repo", tmp, "--most", "200", "--seconds", "120"], capture_output=True,
                            text=True, cwd=tmp)
     pairs, notes = {}, []
-    for line in r.stdout.splitlines():
+    out = r.stdout.splitlines()
+    if not out or not (HEADER.match(out[0]) or out[0].startswith("incomplete:")):
+        raise RuntimeError(f"`{exe}` is not the workplace's duplicates command (it printed "
+                           f"{(out or [r.stderr.strip()[:80]])[0]!r})")
+    for line in out:
         m = ROW.match(line)
         if m:
             a, b = sorted((back_to_source(m[1]), back_to_source(m[2])))
@@ -444,15 +449,19 @@ def check(root: Path, baseline: Path, allowlist: dict | None, use_duplicates: bo
     found += v
     summary.append(f"{n} paper notebooks")
     exe = shutil.which("duplicates") if use_duplicates else None
-    if exe:
-        pairs, notes = duplicate_pairs(root, exe)
+    try:
+        pairs, notes = duplicate_pairs(root, exe) if exe else (None, [])
+    except (RuntimeError, OSError) as e:
+        pairs, notes, exe = None, [], None
+        summary.append(f"duplicates: {e}: rule skipped")
+    if pairs is not None:
         try:
             rel = baseline.relative_to(root).as_posix()
         except ValueError:
             rel = str(baseline)
         found += check_duplicates(pairs, read_baseline(baseline), rel)
         summary.append(f"duplicates: {len(pairs)} pairs" + "".join(f"; {x}" for x in notes))
-    elif use_duplicates:
+    elif use_duplicates and not shutil.which("duplicates"):
         summary.append("duplicates: not installed here (a workplace command, not on PyPI): rule skipped")
     allowed, violations = [], []
     allowlist = allowlist or {}
@@ -486,7 +495,11 @@ def main(argv=None) -> int:
         if not exe:
             print("check_design: `duplicates` is not on PATH: cannot update the baseline", file=sys.stderr)
             return 2
-        pairs, notes = duplicate_pairs(root, exe)
+        try:
+            pairs, notes = duplicate_pairs(root, exe)
+        except (RuntimeError, OSError) as e:
+            print(f"check_design: {e}: baseline not written", file=sys.stderr)
+            return 2
         if any(x.startswith("incomplete:") for x in notes):
             print(f"check_design: duplicates did not finish ({'; '.join(notes)}): baseline not written", file=sys.stderr)
             return 2

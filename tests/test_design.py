@@ -236,6 +236,15 @@ def test_without_duplicates_the_rule_is_skipped_and_said(tree, tmp_path):
     assert "duplicates: not installed here" in r.stdout and "rule skipped" in r.stdout
 
 
+def test_another_duplicates_on_path_is_not_trusted(tree, tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake = write(bin_dir, "duplicates", "#!/bin/sh\necho 'found 3 identical files'\n")  # e.g. PyPI's unrelated one
+    fake.chmod(0o755)
+    r = run(tree, path_env=str(bin_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "is not the workplace's duplicates command" in r.stdout and "rule skipped" in r.stdout
+
+
 def test_bad_root_is_refused(tmp_path):
     r = run(tmp_path)
     assert r.returncode == 2 and "has no cxr_nb/ folder" in r.stderr
