@@ -6,6 +6,7 @@ Modules:
 - `cxr_nb.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
 - `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
+- `cxr_nb.course.exercises`: Three to five exercises per paper notebook, each with a check a student runs in the notebook: `check("yang2021", 3, answer, y=hb.y, prob=hb.prob)`.
 - `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
 - `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
