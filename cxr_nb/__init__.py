@@ -7,6 +7,8 @@ Modules:
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
 - `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 - `cxr_nb.course.exercises`: Three to five exercises per paper notebook, each with a check a student runs in the notebook: `check("yang2021", 3, answer, y=hb.y, prob=hb.prob)`.
+- `cxr_nb.course.map`: Which library notebooks to read before which paper, the learning goals of each, their run time on a 2-core CPU and on a GPU, and what to change to go from the smoke preset to the paper's settings.
+- `cxr_nb.course.student`: Copies the course notebooks into a new folder (never into one that holds files; nothing overwritten) and says how to open them in JupyterLab.
 - `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
 - `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
