@@ -457,7 +457,8 @@ def exercise_cells(paper: str) -> list:
     if not exs: raise ValueError(f"exercise_cells: no exercises for {paper!r}")
     cells = [("markdown", "## Exercises\n\nEach exercise ends in a cell with `answer = None`: put your answer there and run "
               "the cell. `check` says whether it is right and, if not, what to look at again; it never shows the answer. "
-              "Cells that name this run's values (e.g. `hb.y`) need the notebook run above them first.")]
+              "Cells that name this run's values (e.g. `hb.y`) need the notebook run above them first."),
+             ("code", "from cxr_nb.course import check  # check(paper, number, answer, ...): right or not yet, and why")]
     for e in exs:
         cells += [("markdown", f"### Exercise {e.number}: {e.title}\n\n{e.task}"), ("code", e.starter)]
     return cells
