@@ -188,7 +188,7 @@ def _home(index_nb: dict, pages: dict) -> dict:
     def fix(m):
         target = m.group(2)
         rel = re.sub(r"^(\./)?(nbs/)?", "", target)
-        return f"]({pages[rel]})" if rel in pages else m.group(0)
+        return f"]({pages[rel][:-len('.ipynb')]}.html)" if rel in pages else m.group(0)  # the page's address
     cells = []
     for c in index_nb["cells"]:
         c = dict(c)
