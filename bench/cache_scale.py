@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The sharded cache (`cache_shards`) at ChestX-ray14 scale: images/s to build, images/s to read in a training epoch, bytes per image.
 
-Data: --n phantom PNG files (cxr_nb.phantom) of --src-size px. Rendering a phantom takes ~20 ms, so --distinct
+Data: --n phantom PNG files (cxr_nb.phantom.render) of --src-size px. Rendering a phantom takes ~20 ms, so --distinct
 phantoms are rendered and the --n files are hard links to them under their own names: every file is opened and
 decoded like a distinct one (the cache key is per path), but they share pages in the OS cache, so the build
 measures decoding + resizing + storing, not a cold disk. The build runs with --workers processes; a second call
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cxr_nb.dataloaders import classification_dls
-from cxr_nb.phantom import make_phantom
-from cxr_nb.preprocess import PILCachedCXR, cache_images, cache_shards, read_cached, use_cached, prepare_cxr
+from cxr_nb.data.dataloaders import classification_dls
+from cxr_nb.phantom.render import make_phantom
+from cxr_nb.data.preprocess import PILCachedCXR, cache_images, cache_shards, read_cached, use_cached, prepare_cxr
 
 NIH = 112_120
 

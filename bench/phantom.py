@@ -18,7 +18,7 @@ import torch
 cv2.setNumThreads(1)
 torch.set_num_threads(1)
 
-from cxr_nb.phantom import make_phantom  # noqa: E402
+from cxr_nb.phantom.render import make_phantom  # noqa: E402
 from cxr_nb.vocab import PHANTOM_FINDINGS  # noqa: E402
 
 

@@ -34,13 +34,13 @@ import torch
 from PIL import Image
 
 warnings.filterwarnings("ignore")
-from cxr_nb.bundle import load_bundle, save_bundle
-from cxr_nb.classify import cxr_learner
-from cxr_nb.dataloaders import classification_dls
+from cxr_nb.deploy.bundle import load_bundle, save_bundle
+from cxr_nb.classify.learner import cxr_learner
+from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.io import find_dataset
-from cxr_nb.lung_region import cache_lung_regions
-from cxr_nb.preprocess import PILCachedCXR, cache_images, use_cached
-from cxr_nb.segment import Segmenter, seg_model
+from cxr_nb.seg.lung_region import cache_lung_regions
+from cxr_nb.data.preprocess import PILCachedCXR, cache_images, use_cached
+from cxr_nb.seg.segmenter import Segmenter, seg_model
 
 
 def synthetic(seed: int, size: int) -> np.ndarray:

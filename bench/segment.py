@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Lung + heart segmentation on JSRT: our segmenter (cxr_nb.segment) against the MONAI peer, one run.
+"""Lung + heart segmentation on JSRT: our segmenter (cxr_nb.seg.segmenter) against the MONAI peer, one run.
 
 Both train from random initialisation for the same wall-clock budget on this machine, on the same
 JSRT split (the peer's: sorted image names, np.random.RandomState(0).permutation, 200 train / 40
@@ -14,7 +14,7 @@ post-processing (two lungs, one heart, holes filled). Then the peer
 parsed. Training/inference images/s of both are measured the same way (images seen / training
 seconds; test images / seconds of the model's forward passes at batch 8).
 
-Also reported: the Dice of the JSRT-trained segmenter on phantoms (`cxr_nb.phantom`), and with
+Also reported: the Dice of the JSRT-trained segmenter on phantoms (`cxr_nb.phantom.render`), and with
 --opacity-minutes M an opacity segmenter trained and tested on ../shared/data/covid_opacity (seeded
 stratified 70/30 split) and on phantom pneumonia: Dice on the positive cases and case-level TPR/TNR
 of the box rule (positive when a box of >= --min-area pixels at 256 px remains), and the F1 of Chang &
@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxr_nb.datasets import load_covid_opacity, load_jsrt, read_mask
+from cxr_nb.data.datasets import load_covid_opacity, load_jsrt, read_mask
 from cxr_nb.io import find_dataset
-from cxr_nb.phantom import make_phantom
-from cxr_nb.phantom_layouts import write_jsrt_layout
+from cxr_nb.phantom.render import make_phantom
+from cxr_nb.phantom.layouts import write_jsrt_layout
 from cxr_nb.boxes import case_outcome, case_positive, mask_to_boxes, outcome_target_pred
-from cxr_nb.metrics import binary_counts, f1, recall, tnr
-from cxr_nb.segment import Segmenter, dice_score, evaluate_segmenter, paper_seg_aug, seg_arrays, train_segmenter
+from cxr_nb.evaluate.metrics import binary_counts, f1, recall, tnr
+from cxr_nb.seg.segmenter import Segmenter, dice_score, evaluate_segmenter, paper_seg_aug, seg_arrays, train_segmenter
 
 REPO = Path(__file__).resolve().parent.parent
 

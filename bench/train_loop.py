@@ -6,8 +6,8 @@ Both train torchvision `resnet18(weights=None, num_classes=2)` from scratch on K
 batch 32, Adam lr 1e-3, cross-entropy, for the same wall-clock budget on the same threads, one after the
 other in one run, each with its own DataLoader defaults (peer: 0 workers; ours: the library default, 1 on 2 cores).
 The peer runs as a subprocess (unchanged); ours runs through the library:
-`cxr_nb.datasets.load_kermany` + `classification_dls` (read_cxr, resize, the library's augmentations on the
-batch) + `cxr_nb.classify.model_learner`. Training images/s counts only training (ours skips the per-epoch
+`cxr_nb.data.datasets.load_kermany` + `classification_dls` (read_cxr, resize, the library's augmentations on the
+batch) + `cxr_nb.classify.learner.model_learner`. Training images/s counts only training (ours skips the per-epoch
 validation, the peer has none), data loading included for both.
 
     flock /tmp/cxr_heavy.lock python bench/train_loop.py --minutes 3
@@ -61,10 +61,10 @@ def run_peer(args, data_root: Path) -> dict:
 def run_ours(args, data_root: Path) -> dict:
     from fastai.callback.core import Callback, CancelFitException, CancelValidException
     from fastai.torch_core import find_bs, set_seed
-    from cxr_nb.classify import model_learner
-    from cxr_nb.dataloaders import classification_dls
-from cxr_nb.datasets import load_kermany
-from cxr_nb.splits import patient_split
+    from cxr_nb.classify.learner import model_learner
+    from cxr_nb.data.dataloaders import classification_dls
+    from cxr_nb.data.datasets import load_kermany
+    from cxr_nb.data.splits import patient_split
     from cxr_nb.io import PILCXR, PILCXR3
 
     torch.set_num_threads(args.threads)

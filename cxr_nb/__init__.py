@@ -3,30 +3,30 @@
 Modules:
 
 - `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
-- `cxr_nb.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
-- `cxr_nb.classify`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
+- `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 - `cxr_nb.course.exercises`: Three to five exercises per paper notebook, each with a check a student runs in the notebook: `check("yang2021", 3, answer, y=hb.y, prob=hb.prob)`.
 - `cxr_nb.course.map`: Which library notebooks to read before which paper, the learning goals of each, their run time on a 2-core CPU and on a GPU, and what to change to go from the smoke preset to the paper's settings.
 - `cxr_nb.course.student`: Copies the course notebooks into a new folder (never into one that holds files; nothing overwritten) and says how to open them in JupyterLab.
-- `cxr_nb.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
-- `cxr_nb.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
-- `cxr_nb.experiment`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
-- `cxr_nb.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.
+- `cxr_nb.data.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
+- `cxr_nb.data.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
+- `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+- `cxr_nb.data.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
+- `cxr_nb.deploy.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
+- `cxr_nb.evaluate.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.
+- `cxr_nb.evaluate.metrics`: Every number the four papers report, with a 95% confidence interval, and a table that puts the published value beside ours.
+- `cxr_nb.evaluate.plots`: The figures of the four papers: confusion matrices, ROC curves with their AUC and CI, training curves, first-layer feature maps, and heat maps, masks and boxes drawn over a radiograph.
+- `cxr_nb.explore.run_widgets`: The batch control explorer and the prediction browser: how a training run drew its batches, where its schemes landed on the TPR-FPR plane, and which held-out cases its model got most wrong; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports).
+- `cxr_nb.explore.widgets`: Interactive explorers for JupyterLab, each one line in a notebook: a radiograph viewer and an operating point explorer; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports).
 - `cxr_nb.io`: One function, `read_cxr`, turns any chest radiograph a hospital or a public data set hands you (DICOM, compressed DICOM, 8- or 16-bit PNG, JPEG, TIFF) into the same thing: a float32 array in [0, 1] where bone is bright and air is dark, plus a small metadata dictionary.
-- `cxr_nb.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.
-- `cxr_nb.metrics`: Every number the four papers report, with a 95% confidence interval, and a table that puts the published value beside ours.
-- `cxr_nb.parameters`: A notebook's parameters cell read without running it: each setting's name, default, accepted types or values and help, checked before a run and resolved with presets.
-- `cxr_nb.phantom`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
-- `cxr_nb.phantom_layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
-- `cxr_nb.plots`: The figures of the four papers: confusion matrices, ROC curves with their AUC and CI, training curves, first-layer feature maps, and heat maps, masks and boxes drawn over a radiograph.
-- `cxr_nb.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+- `cxr_nb.papers.kit`: One road for every paper notebook: the parameters cell read once, the data chosen and described, a segmenter trained or loaded by its settings, folds and trials that keep what the figures need, and the tables and files a run leaves behind.
+- `cxr_nb.papers.parameters`: A notebook's parameters cell read without running it: each setting's name, default, accepted types or values and help, checked before a run and resolved with presets.
+- `cxr_nb.phantom.layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
+- `cxr_nb.phantom.render`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
-- `cxr_nb.run_widgets`: The batch control explorer and the prediction browser: how a training run drew its batches, where its schemes landed on the TPR-FPR plane, and which held-out cases its model got most wrong; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports).
-- `cxr_nb.seg_archs`: SegNet and PSPNet in plain torch, the two other segmentation networks of Chang & Huang's Fig. 8, built for `seg_model`.
-- `cxr_nb.segment`: Two U-Nets, SegNet and PSPNet behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
-- `cxr_nb.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
-- `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once.
-- `cxr_nb.widgets`: Interactive explorers for JupyterLab, each one line in a notebook: a radiograph viewer and an operating point explorer; each falls back to a static figure where no live kernel draws widgets (papermill runs, HTML exports)."""
+- `cxr_nb.seg.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.
+- `cxr_nb.seg.nets`: SegNet and PSPNet in plain torch, the two other segmentation networks of Chang & Huang's Fig. 8, built for `seg_model`.
+- `cxr_nb.seg.segmenter`: Two U-Nets, SegNet and PSPNet behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
+- `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once."""
 
 __version__ = "0.0.1"

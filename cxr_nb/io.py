@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import tempfile
+import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,8 +115,9 @@ def check_writable(folder, # an output folder (created if missing)
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_write(folder / ".cxr_nb_probe") as f: f.write(b"probe")
-        (folder / ".cxr_nb_probe").unlink()
+        probe = folder / f".cxr_nb_probe.{os.getpid()}.{uuid.uuid4().hex[:8]}"  # one per caller: two jobs may probe at once
+        with atomic_write(probe) as f: f.write(b"probe")
+        probe.unlink(missing_ok=True)
     except OSError as e:
         if isinstance(e, (FileExistsError, NotADirectoryError)): raise
         raise OutputError(folder, e, fn) from None

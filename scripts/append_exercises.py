@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cxr_nb.course.exercises import EXERCISES, exercise_cells  # noqa: E402
-from cxr_nb.experiment import PAPERS  # noqa: E402
+from cxr_nb.papers.kit import PAPERS  # noqa: E402
 from cxr_nb.io import atomic_write  # noqa: E402
 
 # run values an exercise cell reads, and the assignment that must exist above the section

@@ -44,7 +44,7 @@ FLAT = {"io": "foundation", "checks": "foundation", "boxes": "foundation", "voca
         "phantom": "phantom", "phantom_layouts": "phantom", "preprocess": "data", "datasets": "data", "splits": "data",
         "dataloaders": "data", "segment": "seg", "lung_region": "seg", "seg_archs": "seg", "classify": "classify",
         "runners": "classify", "metrics": "evaluate", "interpret": "evaluate", "plots": "evaluate", "widgets": "explore",
-        "run_widgets": "explore", "parameters": "papers", "experiment": "papers", "bundle": "deploy", "reproduce": "cli"}
+        "run_widgets": "explore", "parameters": "papers", "experiment": "papers", "bundle": "deploy", "reproduce": "cli", "cli": "cli"}
 TITLES = {"foundation": "Foundation", "phantom": "Phantoms", "data": "Data", "seg": "Segmentation", "classify": "Classification",
           "evaluate": "Evaluation", "explore": "Explorers", "papers": "Paper kit", "deploy": "Deployment", "cli": "Command line"}
 COURSE_ORDER = ["course.map", "course.exercises", "course.student", "course.teachers_guide"]
@@ -217,7 +217,8 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
         t0 = time.time()
         runs = PROC.parent / "docs_runs"
         _say(f"== running the paper notebooks' smoke presets into {runs} (cxr-nb run --all)")
-        subprocess.run([sys.executable, "-m", "cxr_nb.reproduce", "run", "--all", "--out", str(runs)], check=False)
+        subprocess.run([sys.executable, "-c", "import sys; from cxr_nb.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "run", "--all", "--out", str(runs)], check=False)
         roots.insert(0, runs)
         _say(f"-- smoke runs: {time.time() - t0:.0f} s")
 
@@ -259,7 +260,7 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
         else: nav_groups.setdefault(_group(name), []).append(entry)
 
     # paper notebooks
-    from cxr_nb.experiment import PAPERS
+    from cxr_nb.papers.kit import PAPERS
     paper_nav, executed = [], {}
     for key, e in PAPERS.items():
         src = NBS / e["notebook"]

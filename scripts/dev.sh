@@ -30,7 +30,7 @@ setup() {
   export PATH="$venv/bin:$PATH"
 }
 
-# tests/test_browser.py opens the explorers (cxr_nb.widgets) in JupyterLab in Debian's Chromium, driven by
+# tests/test_browser.py opens the explorers (cxr_nb.explore.widgets) in JupyterLab in Debian's Chromium, driven by
 # Playwright (installed with the dev extra; it downloads no browser). Install Chromium where it is missing and
 # apt-get may run (as root, or through passwordless sudo); elsewhere say that the browser test will be skipped.
 ensure_chromium() {

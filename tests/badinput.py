@@ -3,7 +3,7 @@ import hashlib
 import warnings
 from pathlib import Path
 
-from cxr_nb.phantom_layouts import (write_jsrt_layout, write_kermany_layout, write_nih_layout,
+from cxr_nb.phantom.layouts import (write_jsrt_layout, write_kermany_layout, write_nih_layout,
                                     write_pneumoconiosis_layout, write_rsna_layout)
 
 WRITERS = {"jsrt": write_jsrt_layout, "pneumoconiosis": write_pneumoconiosis_layout, "rsna": write_rsna_layout,

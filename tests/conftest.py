@@ -52,7 +52,7 @@ def stand_in_paper(tmp_path, monkeypatch):
     """Register stand-in paper notebooks for `cxr-nb`: `register(name, build, presets)` writes `build(path)` as
     `<name>.ipynb` in a fresh notebooks folder (CXR_NB_NOTEBOOKS, which the kernels read) and adds `name` to
     PAPERS for this test only; it returns that folder."""
-    from cxr_nb.experiment import PAPERS
+    from cxr_nb.papers.kit import PAPERS
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     monkeypatch.setenv("CXR_NB_NOTEBOOKS", str(nbs))

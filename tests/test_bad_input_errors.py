@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxr_nb import datasets as D
+import cxr_nb.data.datasets as D
 from cxr_nb.io import CXRReadError, read_cxr
 
 from badinput import SIZE, WRITERS, quiet
@@ -99,7 +99,7 @@ def test_load_phantom_arguments(tmp_path, kw, msg):
                                       (["run", "yang2021", "--preset", "huge"], "unknown preset 'huge'"),
                                       (["run", "yang2021", "-p", "epochs", "many"], "parameter 'epochs' expects")])
 def test_cli_user_mistakes_are_one_line_and_status_2(tmp_path, capsys, argv, msg):
-    from cxr_nb.reproduce import main
+    from cxr_nb.cli import main
     assert main(argv + ["--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxr-nb: ") and msg in err[0], err
@@ -109,8 +109,8 @@ def test_cli_user_mistakes_are_one_line_and_status_2(tmp_path, capsys, argv, msg
 def test_default_loaders_and_learner_fit_together(tmp_path):
     "The obvious three lines: a loader, classification_dls(df), cxr_learner(dls, 'resnet18') give a working model."
     import torch
-    from cxr_nb.classify import cxr_learner
-    from cxr_nb.dataloaders import classification_dls
+    from cxr_nb.classify.learner import cxr_learner
+    from cxr_nb.data.dataloaders import classification_dls
     from cxr_nb.io import PILCXR
     df = quiet(D.load_phantom, "jsrt", n=8, root=tmp_path / "ph", size=SIZE)
     dls = quiet(classification_dls, df, size=SIZE, bs=4, num_workers=0)
@@ -128,7 +128,7 @@ def test_default_loaders_and_learner_fit_together(tmp_path):
                                     (dict(size=0), "classification_dls: size must be an int >= 1"),
                                     (dict(bs=0), "classification_dls: bs must be an int >= 1")])
 def test_dataloader_arguments(tmp_path, kw, msg):
-    from cxr_nb.dataloaders import classification_dls
+    from cxr_nb.data.dataloaders import classification_dls
     df = quiet(D.load_phantom, "jsrt", n=4, root=tmp_path / "ph", size=SIZE)
     with pytest.raises(ValueError, match=msg):
         classification_dls(df, num_workers=0, **kw)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_nb import datasets as D
+import cxr_nb.data.datasets as D
 from cxr_nb.checks import check_new_file, fresh_dir
-from cxr_nb.preprocess import cache_images, expand_brightness_levels, use_cached
+from cxr_nb.data.preprocess import cache_images, expand_brightness_levels, use_cached
 
 from badinput import SIZE, WRITERS, folder_hash, quiet, user_folder
 
@@ -104,7 +104,7 @@ def test_cache_images_refuses_a_file_as_cache_dir(tmp_path):
 
 
 def _untrained_segmenter():
-    from cxr_nb.segment import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter, seg_model
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2), ["lungs"], size=32)
 
 
@@ -123,7 +123,7 @@ def test_segmenting_a_folder_leaves_it_unchanged(tmp_path):
 
 
 def test_cache_lung_regions_leaves_sources_unchanged(tmp_path):
-    from cxr_nb.lung_region import cache_lung_regions
+    from cxr_nb.seg.lung_region import cache_lung_regions
     root = WRITERS["jsrt"](tmp_path / "jsrt", 3, size=SIZE)
     before = folder_hash(root)
     df = quiet(D.load_jsrt, root)
@@ -161,7 +161,7 @@ def test_fresh_dir_and_check_new_file_rules(tmp_path):
 
 
 def test_cli_out_pointing_at_a_file_leaves_it_alone(tmp_path, capsys):
-    from cxr_nb.reproduce import main
+    from cxr_nb.cli import main
     f = tmp_path / "results.txt"; f.write_text("mine")
     assert main(["run", "yang2021", "--out", str(f)]) == 2
     assert main(["run", "yang2021", "--out", str(f / "sub")]) == 2

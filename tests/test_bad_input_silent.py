@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cxr_nb import datasets as D, metrics as M, splits as S
+import cxr_nb.data.datasets as D, cxr_nb.evaluate.metrics as M, cxr_nb.data.splits as S
 from cxr_nb.checks import check_fraction, check_int
-from cxr_nb.phantom import make_phantom
-from cxr_nb.phantom_layouts import write_jsrt_layout, write_nih_layout, write_pneumoconiosis_layout
-from cxr_nb.preprocess import cache_images, clahe, prepare_cxr, resize_pad
+from cxr_nb.phantom.render import make_phantom
+from cxr_nb.phantom.layouts import write_jsrt_layout, write_nih_layout, write_pneumoconiosis_layout
+from cxr_nb.data.preprocess import cache_images, clahe, prepare_cxr, resize_pad
 
 from badinput import SIZE, WRITERS, quiet
 
@@ -173,7 +173,7 @@ def test_nih_labels_and_box_frame(tmp_path):
 
 
 def test_image_operation_arguments():
-    from cxr_nb.lung_region import lung_region
+    from cxr_nb.seg.lung_region import lung_region
     img = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     for kw, msg in [(dict(clip_limit=0), "clip_limit must be a number > 0"), (dict(clip_limit=-1), "clip_limit"),
                     (dict(tile_grid=(0, 8)), "tile_grid must be an int >= 1"), (dict(tile_grid=8), "tile_grid must be")]:

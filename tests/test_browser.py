@@ -60,8 +60,8 @@ def _write_notebook(folder: Path) -> Path:
     ph = folder / "phantoms"
     cells = [
         _code("import numpy as np, pandas as pd\n"
-              "from cxr_nb.datasets import load_phantom\n"
-              "from cxr_nb.widgets import radiograph_viewer, operating_point_explorer, explorers_live\n"
+              "from cxr_nb.data.datasets import load_phantom\n"
+              "from cxr_nb.explore.widgets import radiograph_viewer, operating_point_explorer, explorers_live\n"
               f"jsrt = load_phantom('jsrt', n=6, size=160, root={str(ph / 'jsrt')!r})\n"
               f"rsna = load_phantom('rsna', n=6, size=160, root={str(ph / 'rsna')!r})\n"
               "df = pd.concat([jsrt, rsna.sort_values('label')], ignore_index=True)  # a DICOM with boxes last\n"
@@ -74,7 +74,7 @@ def _write_notebook(folder: Path) -> Path:
     ]
     if EXTRA:  # the two other explorers, for their screenshots (CXR_BROWSER_ALL=0 leaves them out)
         cells += [
-            _code("from cxr_nb.run_widgets import batch_control_explorer, prediction_browser\n"
+            _code("from cxr_nb.explore.run_widgets import batch_control_explorer, prediction_browser\n"
                   "paper_means = {'P100': (.93, .77), 'P83': (.80, .25), 'P66': (.70, .14), 'P50': (.62, .07),\n"
                   "               'P33': (.55, .04), 'P17': (.50, .03), 'RAND': (.46, .02)}\n"
                   "trials = pd.DataFrame([dict(scheme=s, trial=t, tpr=min(1, tp + d), fpr=max(0, fp - d / 2))\n"
@@ -82,10 +82,10 @@ def _write_notebook(folder: Path) -> Path:
                   "labels = (np.arange(200) % 9 < 2).astype(int)   # 22 % positive, like RSNA\n"
                   "batch_control_explorer(labels, bs=6, k=1, trials=trials, title='Batch control explorer (made-up trials)')"),
             _code("import warnings\n"
-                  "from cxr_nb.splits import patient_kfold\n"
-                  "from cxr_nb.dataloaders import classification_dls\n"
-                  "from cxr_nb.classify import cxr_learner\n"
-                  "from cxr_nb.runners import run_folds\n"
+                  "from cxr_nb.data.splits import patient_kfold\n"
+                  "from cxr_nb.data.dataloaders import classification_dls\n"
+                  "from cxr_nb.classify.learner import cxr_learner\n"
+                  "from cxr_nb.classify.runners import run_folds\n"
                   "from cxr_nb.io import PILCXR\n"
                   f"folds = patient_kfold(load_phantom('jsrt', n=24, size=96, root={str(ph / 'jsrt24')!r}), n_splits=2)\n"
                   "def build(tr, va, seed):\n"

@@ -13,18 +13,18 @@ import pytest
 warnings.filterwarnings("ignore", category=FutureWarning)
 from fastai.torch_core import set_seed
 
-from cxr_nb import bundle as B
-from cxr_nb.bundle import MANIFEST, load_bundle, save_bundle
-from cxr_nb.classify import cxr_learner
-from cxr_nb.dataloaders import classification_dls
-from cxr_nb.datasets import load_dataset
-from cxr_nb.lung_region import cache_lung_regions
-from cxr_nb.metrics import apply_temperature, binary_report
-from cxr_nb.phantom_layouts import write_pneumoconiosis_layout
-from cxr_nb.preprocess import PILCachedCXR, cache_images, use_cached
-from cxr_nb.reproduce import main
-from cxr_nb.segment import train_segmenter
-from cxr_nb.splits import patient_split
+import cxr_nb.deploy.bundle as B
+from cxr_nb.deploy.bundle import MANIFEST, load_bundle, save_bundle
+from cxr_nb.classify.learner import cxr_learner
+from cxr_nb.data.dataloaders import classification_dls
+from cxr_nb.data.datasets import load_dataset
+from cxr_nb.seg.lung_region import cache_lung_regions
+from cxr_nb.evaluate.metrics import apply_temperature, binary_report
+from cxr_nb.phantom.layouts import write_pneumoconiosis_layout
+from cxr_nb.data.preprocess import PILCachedCXR, cache_images, use_cached
+from cxr_nb.cli import main
+from cxr_nb.seg.segmenter import train_segmenter
+from cxr_nb.data.splits import patient_split
 
 SIZE = 64
 

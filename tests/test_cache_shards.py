@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr_nb.dataloaders import classification_dls
-from cxr_nb.preprocess import (PILCachedCXR, cache_images, cache_shards, expand_brightness_levels, prepare_cxr,
+from cxr_nb.data.dataloaders import classification_dls
+from cxr_nb.data.preprocess import (PILCachedCXR, cache_images, cache_shards, expand_brightness_levels, prepare_cxr,
                                read_cached, use_cached)
 
 

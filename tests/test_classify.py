@@ -1,14 +1,14 @@
-"""cxr_nb.classify on real Kermany radiographs: batch control on the library's DataLoaders, held-out predictions."""
+"""cxr_nb.classify.learner on real Kermany radiographs: batch control on the library's DataLoaders, held-out predictions."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from cxr_nb.classify import batch_control_dls, model_learner, small_cnn, weighted_ce_loss
-from cxr_nb.runners import run_folds
-from cxr_nb.dataloaders import classification_dls
-from cxr_nb.datasets import load_kermany
-from cxr_nb.splits import patient_kfold, patient_split
+from cxr_nb.classify.learner import batch_control_dls, model_learner, small_cnn, weighted_ce_loss
+from cxr_nb.classify.runners import run_folds
+from cxr_nb.data.dataloaders import classification_dls
+from cxr_nb.data.datasets import load_kermany
+from cxr_nb.data.splits import patient_kfold, patient_split
 
 pytestmark = pytest.mark.shared
 

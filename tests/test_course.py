@@ -10,8 +10,8 @@ import pytest
 from cxr_nb.course import check
 from cxr_nb.course.exercises import EXERCISES, exercise_cells
 from cxr_nb.course.student import course_notebooks
-from cxr_nb.experiment import PAPERS
-from cxr_nb.reproduce import main
+from cxr_nb.papers.kit import PAPERS
+from cxr_nb.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 NBS = REPO / "nbs"

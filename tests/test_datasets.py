@@ -1,4 +1,4 @@
-"""cxr_nb.datasets: every real set in ../shared/data with its expected counts, tiny fake folders in each
+"""cxr_nb.data.datasets: every real set in ../shared/data with its expected counts, tiny fake folders in each
 real layout (bad files reported), phantom datasets through the same loaders, and no patient leakage."""
 import warnings
 from pathlib import Path
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr_nb import dataloaders as L
-from cxr_nb import datasets as D
-from cxr_nb import splits as S
+import cxr_nb.data.dataloaders as L
+import cxr_nb.data.datasets as D
+import cxr_nb.data.splits as S
 from cxr_nb import vocab as V
 
 # ---------------------------------------------------------------- fake files (written, never read by hand)
@@ -278,7 +278,7 @@ def test_dataloaders_on_fake_jsrt(tmp_path):
 @pytest.fixture
 def generated(monkeypatch):
     """Every phantom the writers generate during the test, recorded as the generator returned it."""
-    phantom = pytest.importorskip("cxr_nb.phantom_layouts")
+    phantom = pytest.importorskip("cxr_nb.phantom.layouts")
     calls, orig = [], phantom.make_phantom
 
     def recording(*a, **k):
@@ -378,7 +378,7 @@ def test_phantom_pneumoconiosis_and_kermany(tmp_path, generated):
 
 
 def test_load_phantom_every_layout(tmp_path):
-    pytest.importorskip("cxr_nb.phantom_layouts")
+    pytest.importorskip("cxr_nb.phantom.layouts")
     for lay in D.PHANTOM_LAYOUTS:
         df = D.load_phantom(lay, n=8, size=96, root=tmp_path / lay)
         assert len(df) == 8 and df.attrs["bad"] == [] and (df.dataset == f"phantom_{lay}").all()
@@ -386,9 +386,9 @@ def test_load_phantom_every_layout(tmp_path):
 
 def test_phantom_manifest_ground_truth(tmp_path):
     """The writers' manifest regenerates each image: loaded masks and boxes equal the regenerated truth."""
-    phantom = pytest.importorskip("cxr_nb.phantom_layouts")
+    phantom = pytest.importorskip("cxr_nb.phantom.layouts")
     if not hasattr(phantom, "phantom_manifest"):
-        pytest.skip("this cxr_nb.phantom writes no manifest")
+        pytest.skip("this cxr_nb.phantom.render writes no manifest")
     root = phantom.write_jsrt_layout(tmp_path / "j", 4, seed=8, size=96)
     man = phantom.phantom_manifest(root)
     df = D.load_jsrt(root)

@@ -20,7 +20,7 @@ from fastai.vision.core import PILImageBW
 from fastai.vision.data import ImageBlock
 from sklearn.metrics import roc_auc_score
 
-from cxr_nb.runners import run_folds, run_trials
+from cxr_nb.classify.runners import run_folds, run_trials
 
 TOL = 1e-4  # held-out probabilities, one process vs two
 

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 from fastai.metrics import accuracy as fastai_accuracy
 
-from cxr_nb.classify import cxr_learner
-from cxr_nb.runners import run_folds
-from cxr_nb.dataloaders import classification_dls
-from cxr_nb.splits import patient_kfold
-from cxr_nb.experiment import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
+from cxr_nb.classify.learner import cxr_learner
+from cxr_nb.classify.runners import run_folds
+from cxr_nb.data.dataloaders import classification_dls
+from cxr_nb.data.splits import patient_kfold
+from cxr_nb.papers.kit import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
                                save_run_results, start_run)
-from cxr_nb.metrics import paper_vs_run
-from cxr_nb.preprocess import PILCachedCXR, cache_images, expand_brightness_levels
+from cxr_nb.evaluate.metrics import paper_vs_run
+from cxr_nb.data.preprocess import PILCachedCXR, cache_images, expand_brightness_levels
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from PIL import Image
 
 import cxr_nb.io as cio
 from cxr_nb.io import OutputError, atomic_write
-from cxr_nb.preprocess import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
+from cxr_nb.data.preprocess import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
@@ -157,7 +157,7 @@ def _shards(films, cache, **kw):
 
 def _segmenter(seed):
     import torch
-    from cxr_nb.segment import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter, seg_model
     torch.manual_seed(seed)
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2, pretrained=False), ["lungs"], size=32,
                      model_kwargs=dict(width=4, depth=2))
@@ -205,7 +205,7 @@ def test_full_disk_cache_shards_keeps_finished_shards(films, tmp_path):
 
 
 def test_full_disk_segmenter_save_keeps_the_old_model(tmp_path):
-    from cxr_nb.segment import Segmenter
+    from cxr_nb.seg.segmenter import Segmenter
     with tmpfs(tmp_path / "disk", 1024) as disk:
         f = _segmenter(0).save(disk / "seg.pt")
         old = hashlib.sha256(f.read_bytes()).hexdigest()
@@ -221,7 +221,7 @@ def test_full_disk_segmenter_save_keeps_the_old_model(tmp_path):
 
 
 def test_full_disk_load_phantom_leaves_no_half_set(tmp_path):
-    from cxr_nb.datasets import load_phantom
+    from cxr_nb.data.datasets import load_phantom
     load_phantom("jsrt", 4, root=tmp_path / "ref", size=32)
     with tmpfs(tmp_path / "disk", 256) as disk:
         filler = fill(disk, leave_pages=6)
@@ -246,19 +246,19 @@ def _run_seg(films, out):
     _segmenter(1).save(out / "seg.pt", overwrite=True)
 def _run_layout(layout):
     def run(films, out):
-        from cxr_nb.phantom_layouts import (write_jsrt_layout, write_kermany_layout, write_nih_layout,
+        from cxr_nb.phantom.layouts import (write_jsrt_layout, write_kermany_layout, write_nih_layout,
                                             write_pneumoconiosis_layout, write_rsna_layout)
         w = dict(jsrt=write_jsrt_layout, rsna=write_rsna_layout, nih=write_nih_layout, kermany=write_kermany_layout,
                  pneumoconiosis=lambda r, n, size: write_pneumoconiosis_layout(r, n, size=size, fmt="dicom"))[layout]
         w(out / "layout", 4, size=32)
     return run
 def _run_box_masks(films, out):
-    from cxr_nb.datasets import write_box_masks
+    from cxr_nb.data.datasets import write_box_masks
     df = pd.DataFrame({"path": [str(p) for p in sorted(films.glob("*.png"))[:4]], "height": 40, "width": 44,
                        "boxes": [[(2, 2, 20, 20)]] * 4})
     write_box_masks(df, out / "masks")
 def _run_metrics(films, out):
-    from cxr_nb.experiment import Run, save_run_results
+    from cxr_nb.papers.kit import Run, save_run_results
     import torch
     run = Run("stand_in", dict(preset="smoke", seed=0), out / "run", torch.device("cpu"), 0)
     save_run_results(run, pd.DataFrame({"metric": ["AUC"], "ours": [0.5]}), {"target": {"name": "phantom"}})
@@ -282,7 +282,7 @@ def test_failing_disk_leaves_only_whole_files(films, tmp_path, name):
         assert (leftovers(out) if out.exists() else []) == []
         assert len(got) <= after
         if name == "Segmenter.save":  # the first model stays when the second save fails
-            from cxr_nb.segment import Segmenter
+            from cxr_nb.seg.segmenter import Segmenter
             if got: assert _state_equal(Segmenter.load(out / "seg.pt", device="cpu"), _segmenter(0 if after < n_writes else 1))
         elif name != "save_run_results":  # metrics.json stamps the time it was written
             assert all(ref.get(k) == h for k, h in got.items()), f"a partial or foreign file after {after} writes"
@@ -409,7 +409,7 @@ def test_two_processes_cache_shards(tmp_path):
 _JOBS = {
     "cache_images": lambda films, out: _cache(films, out),
     "cache_shards": lambda films, out: _shards(films, out),
-    "load_phantom": lambda films, out: __import__("cxr_nb.datasets").datasets.load_phantom("jsrt", 4, root=out, size=32),
+    "load_phantom": lambda films, out: __import__("cxr_nb.data.datasets").data.datasets.load_phantom("jsrt", 4, root=out, size=32),
     "Segmenter.save": lambda films, out: _segmenter(1).save(out / "seg.pt", overwrite=True),
 }
 
@@ -462,7 +462,7 @@ def test_sigkill_mid_write_then_rerun(films, tmp_path, job):
      "data='/nonexistent/c': no such folder"),
 ])
 def test_cli_checks_paths_before_any_run(tmp_path, capsys, args, names):
-    from cxr_nb.reproduce import main
+    from cxr_nb.cli import main
     f = tmp_path / "notes.txt"; f.write_text("x")
     args = [str(f) if a == "__FILE__" else a for a in args]
     code = main(args + ["--out", str(tmp_path / "runs")])
@@ -499,13 +499,13 @@ def test_dicom_pixels_above_bits_stored_warn_and_stay_monotone(tmp_path):
         img, _ = cio.read_cxr(_dcm12(tmp_path / "ok.dcm", a // 2))  # within 12 bits: silent
     with warnings.catch_warnings():  # windowed 12-bit phantoms (the package's own) read silently too
         warnings.simplefilter("error")
-        from cxr_nb.phantom_layouts import write_pneumoconiosis_layout
+        from cxr_nb.phantom.layouts import write_pneumoconiosis_layout
         root = write_pneumoconiosis_layout(tmp_path / "pn", 2, size=32, fmt="dicom")
         for p in root.rglob("*.dcm"): cio.read_cxr(p)
 
 
 def test_mask_of_another_aspect_is_refused_a_scaled_one_is_silent(tmp_path):
-    from cxr_nb.dataloaders import label_map
+    from cxr_nb.data.dataloaders import label_map
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "img.png")
     Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "half.png")     # SCR: half size, same shape
     Image.fromarray(np.full((32, 64), 255, np.uint8)).save(tmp_path / "wide.png")
@@ -524,7 +524,7 @@ def test_mask_of_another_aspect_is_refused_a_scaled_one_is_silent(tmp_path):
     (np.full((16, 16), 200.0, np.float32), r"values in \[200, 200\], expected floats in \[0, 1\]"),
 ])
 def test_unexpected_pixel_values_are_refused_by_name(fn, bad, message):
-    from cxr_nb import preprocess as P
+    import cxr_nb.data.preprocess as P
     call = {"equalize_hist": lambda: P.equalize_hist(bad), "clahe": lambda: P.clahe(bad),
             "resize_pad": lambda: P.resize_pad(bad, 8), "brightness_levels": lambda: P.brightness_levels(bad, 2),
             "Segmenter": lambda: _segmenter(0)._prepare(bad)}[fn]
@@ -541,8 +541,8 @@ def test_write_image_refuses_floats(tmp_path):
 # ---------------------------------------------------------------- class 7: internal errors left from the last round
 
 def test_nih_boxes_with_non_numeric_coordinates(tmp_path):
-    from cxr_nb.datasets import load_nih
-    from cxr_nb.phantom_layouts import write_nih_layout
+    from cxr_nb.data.datasets import load_nih
+    from cxr_nb.phantom.layouts import write_nih_layout
     root = write_nih_layout(tmp_path / "nih", 6, size=32, finding_frac=1.0, bbox_frac=1.0)
     bb = root / "BBox_List_2017.csv"
     lines = bb.read_text().splitlines()
@@ -553,7 +553,7 @@ def test_nih_boxes_with_non_numeric_coordinates(tmp_path):
 
 
 def test_kermany_patient_id_of_a_number():
-    from cxr_nb.datasets import kermany_patient_id
+    from cxr_nb.data.datasets import kermany_patient_id
     with pytest.raises(TypeError, match=r"kermany_patient_id: name must be a file name \(str or Path\), got 5 \(int\)"):
         kermany_patient_id(5)
 
@@ -564,7 +564,7 @@ def test_kermany_patient_id_of_a_number():
     ("file,seed,size\na.png,one,32\n", "line 2 is malformed"),
 ])
 def test_phantom_manifest_malformed(tmp_path, content, message):
-    from cxr_nb.phantom_layouts import phantom_manifest
+    from cxr_nb.phantom.layouts import phantom_manifest
     (tmp_path / "phantom_manifest.csv").write_text(content)
     with pytest.raises(ValueError, match=message):
         phantom_manifest(tmp_path)
@@ -572,8 +572,8 @@ def test_phantom_manifest_malformed(tmp_path, content, message):
 
 @pytest.mark.parametrize("layout", ["jsrt", "pneumoconiosis", "rsna"])
 def test_labels_csv_listing_an_image_twice_with_two_labels(tmp_path, layout):
-    from cxr_nb import datasets as D
-    from cxr_nb import phantom_layouts as L
+    import cxr_nb.data.datasets as D
+    import cxr_nb.phantom.layouts as L
     root = getattr(L, f"write_{layout}_layout")(tmp_path / layout, 4, size=32)
     csv = {"jsrt": "jsrt.csv", "pneumoconiosis": "labels.csv", "rsna": "stage_2_detailed_class_info.csv"}[layout]
     t = pd.read_csv(root / csv, dtype=str, keep_default_na=False)
@@ -591,7 +591,7 @@ def test_labels_csv_listing_an_image_twice_with_two_labels(tmp_path, layout):
 
 
 def test_segmenter_load_missing_path(tmp_path):
-    from cxr_nb.segment import Segmenter
+    from cxr_nb.seg.segmenter import Segmenter
     with pytest.raises(FileNotFoundError, match=r"Segmenter.load: .*nope\.pt: no such file"):
         Segmenter.load(tmp_path / "nope.pt")
     with pytest.raises(FileNotFoundError, match="is a folder"):
@@ -603,7 +603,7 @@ def test_segmenter_load_missing_path(tmp_path):
 _WRITE_CALLS = {"save", "savez", "savez_compressed", "imwrite", "to_csv", "to_parquet", "to_json", "dump", "save_as",
                 "safe_dump", "savefig", "write_text", "write_bytes", "tofile", "dcmwrite", "copyfile", "copy", "copy2", "move", "write"}
 _ALLOWED = {  # (module, call) that write through atomic_write by construction, each with why
-    ("experiment.py", "seg.save"): "Segmenter.save writes through atomic_write",
+    ("kit.py", "seg.save"): "Segmenter.save writes through atomic_write",
     ("bundle.py", "segmenter.save"): "Segmenter.save writes through atomic_write",
     ("widgets.py", "fig.savefig"): "into an in-memory BytesIO",
     ("datasets.py", "os.replace"): "load_phantom renames a whole, finished set folder onto its root",
@@ -662,7 +662,7 @@ def _direct_writes(path: Path) -> list:
 
 
 def test_every_writer_of_the_package_goes_through_atomic_write():
-    bad = [b for p in sorted((REPO / "cxr_nb").glob("*.py")) if p.name != "_modidx.py" for b in _direct_writes(p)]
+    bad = [b for p in sorted((REPO / "cxr_nb").rglob("*.py")) if p.name != "_modidx.py" for b in _direct_writes(p)]
     assert bad == [], "direct writes to a final path (use cxr_nb.io.atomic_write):\n  " + "\n  ".join(bad)
 
 

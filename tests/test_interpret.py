@@ -1,4 +1,4 @@
-"""cxr_nb.interpret end to end: a small CNN trained to find a blob is explained by CAM/Grad-CAM boxes that
+"""cxr_nb.evaluate.interpret end to end: a small CNN trained to find a blob is explained by CAM/Grad-CAM boxes that
 overlap the blob; real JSRT masks give the expected boxes and energy shares."""
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cxr_nb.boxes import box_iou
-from cxr_nb.interpret import cam, cam_energy_in_mask, cam_to_box, grad_cam, localization_accuracy
+from cxr_nb.evaluate.interpret import cam, cam_energy_in_mask, cam_to_box, grad_cam, localization_accuracy
 
 
 def _blob_batch(rng, n, size=32, r=4):
@@ -64,8 +64,8 @@ def test_real_jsrt_masks(shared_set):
 
 
 def test_project_architectures():
-    "CAM/Grad-CAM on cxr_nb.classify's DenseNet-BC and CXR-IRNet (image + mask), randomly initialised."
-    from cxr_nb.classify import CXRIRNet, densenet40
+    "CAM/Grad-CAM on cxr_nb.classify.learner's DenseNet-BC and CXR-IRNet (image + mask), randomly initialised."
+    from cxr_nb.classify.learner import CXRIRNet, densenet40
     torch.manual_seed(0)
     dn = densenet40(growth_rate=4, n_in=1, n_out=2).eval()
     x = torch.rand(1, 1, 64, 64)

@@ -1,11 +1,11 @@
-"""cxr_nb.metrics beyond the notebook's cells: agreement with scikit-learn over many random cases,
+"""cxr_nb.evaluate.metrics beyond the notebook's cells: agreement with scikit-learn over many random cases,
 the bootstrap interval's coverage, and per-class AUROC on the real NIH label table."""
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from cxr_nb.metrics import (binary_report, bootstrap_ci, confusion_matrix, f1, macro_auc, per_class_auc,
+from cxr_nb.evaluate.metrics import (binary_report, bootstrap_ci, confusion_matrix, f1, macro_auc, per_class_auc,
                             precision, recall, roc_auc, tnr)
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cxr_nb.experiment import PAPERS
-from cxr_nb.reproduce import main
+from cxr_nb.papers.kit import PAPERS
+from cxr_nb.cli import main
 from conftest import _shared_data_root
 
 

@@ -5,12 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
-from cxr_nb.phantom import make_phantom
-from cxr_nb.phantom_layouts import (phantom_manifest, write_jsrt_layout, write_kermany_layout, write_nih_layout,
+from cxr_nb.phantom.render import make_phantom
+from cxr_nb.phantom.layouts import (phantom_manifest, write_jsrt_layout, write_kermany_layout, write_nih_layout,
                                     write_pneumoconiosis_layout, write_rsna_layout)
 from cxr_nb.vocab import JSRT_STRUCTURES, PHANTOM_FINDINGS
 
-datasets = pytest.importorskip("cxr_nb.datasets")
+datasets = pytest.importorskip("cxr_nb.data.datasets")
 
 
 def _mask(path):

@@ -1,12 +1,12 @@
-"""cxr_nb.plots on real data: figures are drawn from real images and masks and show what they should."""
+"""cxr_nb.evaluate.plots on real data: figures are drawn from real images and masks and show what they should."""
 import matplotlib
 import numpy as np
 import pytest
 
 matplotlib.use("Agg")
 
-from cxr_nb.metrics import confusion_matrix
-from cxr_nb.plots import plot_confusion_matrix, plot_history, plot_overlay, plot_roc
+from cxr_nb.evaluate.metrics import confusion_matrix
+from cxr_nb.evaluate.plots import plot_confusion_matrix, plot_history, plot_overlay, plot_roc
 
 
 @pytest.mark.shared

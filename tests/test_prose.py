@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cxr_nb.experiment import PAPERS, notebooks_dir, paper_parameters
+from cxr_nb.papers.kit import PAPERS, notebooks_dir, paper_parameters
 
 _DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)")  # 0.893, 92.46, 1.5 (not a version like 1.2.0)
 

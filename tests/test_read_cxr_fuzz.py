@@ -16,7 +16,7 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is in the dev 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cxr_nb.io import CXRReadError, read_cxr
-from cxr_nb.phantom import make_phantom
+from cxr_nb.phantom.render import make_phantom
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -26,7 +26,7 @@ _FILES: dict = {}
 def _sources(tmp_root: Path) -> dict:
     "name -> bytes of each source file (made once per session)."
     if _FILES: return _FILES
-    from cxr_nb.phantom_layouts import _dicom
+    from cxr_nb.phantom.layouts import _dicom
     img = make_phantom(0, 48)["image"]
     d = tmp_root / "src"; d.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(d / "a8.png"), (img * 255).astype(np.uint8))

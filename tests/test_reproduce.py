@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import write_stand_in
-from cxr_nb.reproduce import main
+from cxr_nb.cli import main
 
 TINY_PRESETS = dict(smoke={}, paper=dict(epochs=50))
 
@@ -19,7 +19,7 @@ def tiny_paper_notebook(path: Path, fail: bool = False, extra_params: str = "") 
               + extra_params + 'out_dir: "Optional[str]" = None')
     # the kernel is another process: it finds the notebook through CXR_NB_NOTEBOOKS, not this process's PAPERS
     body = ("import os, pandas as pd\nfrom pathlib import Path\n"
-            "from cxr_nb.experiment import start_run, save_run_results\n"
+            "from cxr_nb.papers.kit import start_run, save_run_results\n"
             f"run = start_run('tiny', globals(), notebook=Path(os.environ['CXR_NB_NOTEBOOKS']) / 'tiny.ipynb', presets={TINY_PRESETS!r})\n"
             + ("raise ValueError('deliberate failure')\n" if fail else "")
             + "t = pd.DataFrame([dict(metric='accuracy', paper=0.9, run=0.5 + run['epochs'] / 100)])\n"

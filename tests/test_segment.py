@@ -1,4 +1,4 @@
-"""cxr_nb.segment on real radiographs (JSRT, COVID opacity): arrays, training steps, Segmenter round trip at
+"""cxr_nb.seg.segmenter on real radiographs (JSRT, COVID opacity): arrays, training steps, Segmenter round trip at
 each image's own size, post-processing of real masks, boxes, lung regions through the cache. Small and CPU-only."""
 import os
 import warnings
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr_nb.dataloaders import label_map, resolve_structures
-from cxr_nb.datasets import load_covid_opacity, load_jsrt, read_mask
+from cxr_nb.data.dataloaders import label_map, resolve_structures
+from cxr_nb.data.datasets import load_covid_opacity, load_jsrt, read_mask
 from cxr_nb.boxes import box_iou_matrix, case_positive, mask_to_boxes
-from cxr_nb.lung_region import cache_lung_regions
-from cxr_nb.segment import (DiceCELoss, Segmenter, dice_score,
+from cxr_nb.seg.lung_region import cache_lung_regions
+from cxr_nb.seg.segmenter import (DiceCELoss, Segmenter, dice_score,
                             evaluate_segmenter, memory_seg_dls, postprocess, seg_arrays,
                             seg_learner, seg_model)
 
@@ -125,7 +125,7 @@ def test_lung_regions_through_cache(jsrt, tmp_path):
 
 def test_overlap_rule_of_fig4():
     from cxr_nb.boxes import case_outcome, outcome_target_pred
-    from cxr_nb.metrics import binary_counts
+    from cxr_nb.evaluate.metrics import binary_counts
     truth = [(100, 120, 180, 260)]
     cases = {  # (true boxes, predicted boxes) -> outcome, as in Chang & Huang's Fig. 4
         "TP": (truth, [(110, 150, 170, 240)]),
@@ -155,7 +155,7 @@ def test_every_batch_of_a_batch_controlled_segmentation_loader():
 
 
 def test_rsna_box_masks_round_trip(tmp_path):
-    from cxr_nb.datasets import load_phantom, write_box_masks
+    from cxr_nb.data.datasets import load_phantom, write_box_masks
     from cxr_nb.boxes import boxes_to_mask
     df = load_phantom("rsna", n=10, size=64, seed=3, root=tmp_path / "rsna", positive_frac=0.7)
     assert df.label.sum() >= 3

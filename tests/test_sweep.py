@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_stand_in
-from cxr_nb.reproduce import main, run_sweep
+from cxr_nb.cli import main, run_sweep
 
 PRESETS = dict(smoke={})
 

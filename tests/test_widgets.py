@@ -1,6 +1,6 @@
-"""The explorers of cxr_nb.widgets and cxr_nb.run_widgets degrade to static figures where no frontend draws widgets.
+"""The explorers of cxr_nb.explore.widgets and cxr_nb.explore.run_widgets degrade to static figures where no frontend draws widgets.
 
-Their logic is tested in nbs/11_widgets.ipynb and nbs/11b_run_widgets.ipynb; tests/test_browser.py opens them in a real
+Their logic is tested in nbs/60_explore.widgets.ipynb and nbs/61_explore.run_widgets.ipynb; tests/test_browser.py opens them in a real
 JupyterLab. Here a notebook that calls all four is executed by papermill (a real kernel, as
 `cxr-nb run` uses, but no frontend): every explorer cell must leave a PNG and no widget.
 """
@@ -13,9 +13,9 @@ pm = pytest.importorskip("papermill")
 
 CODE = """
 import numpy as np, pandas as pd
-from cxr_nb.datasets import load_phantom
-from cxr_nb.widgets import *
-from cxr_nb.run_widgets import *
+from cxr_nb.data.datasets import load_phantom
+from cxr_nb.explore.widgets import *
+from cxr_nb.explore.run_widgets import *
 jsrt = load_phantom('jsrt', n=6, size=96, root=ROOT)
 rng = np.random.default_rng(0)
 y = rng.integers(0, 2, 200)

@@ -99,7 +99,7 @@ YANG_TARGETS = [0, 0, 1, 1]
 
 def _yang_losses(gamma: float):
     import torch
-    from cxr_nb.classify import FocalLoss
+    from cxr_nb.classify.learner import FocalLoss
     z, y = torch.tensor(YANG_LOGITS), torch.tensor(YANG_TARGETS)
     return FocalLoss(alpha=None, gamma=gamma, reduction="none")(z, y).numpy().astype(float)
 
@@ -112,7 +112,7 @@ mean loss at $\\gamma = 0$, for the four cases in the cell; then compute both wi
 """,
 """
 import torch
-from cxr_nb.classify import FocalLoss
+from cxr_nb.classify.learner import FocalLoss
 from cxr_nb.course import check
 from cxr_nb.course.exercises import YANG_LOGITS, YANG_TARGETS
 logits, targets = torch.tensor(YANG_LOGITS), torch.tensor(YANG_TARGETS)
@@ -166,7 +166,7 @@ answer = None  # (threshold, specificity at that threshold)
 check("yang2021", 3, answer, y=hb.y, prob=hb.prob)
 """, needs=("y", "prob"))
 def _yang3(answer, y, prob):
-    from cxr_nb.classify import threshold_for_target
+    from cxr_nb.classify.learner import threshold_for_target
     thr, spec = _pair(answer)
     y, s = np.asarray(y).astype(bool), np.asarray(prob, dtype=float)
     sens_at, spec_at = float((s[y] >= thr).mean()), float((s[~y] < thr).mean())
@@ -227,7 +227,7 @@ def _hao1(answer):
 @_exercise("hao2021", 2, "The interval around a published recall", "a triple (low, high, inside), inside True or False",
 """
 The paper's ResNet-34 with n = 1 found 16 of the 28 pneumoconiosis test films (Table 2). Compute the exact
-(Clopper-Pearson) 95 % interval of 16/28 with `clopper_pearson` from `cxr_nb.metrics`, and say whether a run
+(Clopper-Pearson) 95 % interval of 16/28 with `clopper_pearson` from `cxr_nb.evaluate.metrics`, and say whether a run
 that reaches a recall of 0.75 on such a test set contradicts the paper.
 """,
 """
@@ -235,7 +235,7 @@ answer = None  # (low, high, 0.75 inside the interval: True or False)
 check("hao2021", 2, answer)
 """)
 def _hao2(answer):
-    from cxr_nb.metrics import clopper_pearson
+    from cxr_nb.evaluate.metrics import clopper_pearson
     low, high, inside = answer
     low, high = _num(low), _num(high)
     if not isinstance(inside, (bool, np.bool_)): raise ValueError(inside)
@@ -254,17 +254,17 @@ HAO_IMAGE = (np.linspace(0, 1, 10_000) ** 3).reshape(100, 100).astype(np.float32
 @_exercise("hao2021", 3, "What does histogram equalisation do to a dark film?", "a pair (share before, share after)",
 """
 `HAO_IMAGE` (in `cxr_nb.course.exercises`) is a dark image: most of its grey values are near 0. What share of its
-pixels lies **below 0.5** before and after `equalize_hist` (from `cxr_nb.preprocess`, the paper's Fig. 1)?
+pixels lies **below 0.5** before and after `equalize_hist` (from `cxr_nb.data.preprocess`, the paper's Fig. 1)?
 Predict the second number before you compute it.
 """,
 """
 from cxr_nb.course.exercises import HAO_IMAGE
-from cxr_nb.preprocess import equalize_hist
+from cxr_nb.data.preprocess import equalize_hist
 answer = None  # (share of pixels < 0.5 before, share after equalize_hist)
 check("hao2021", 3, answer)
 """)
 def _hao3(answer):
-    from cxr_nb.preprocess import equalize_hist
+    from cxr_nb.data.preprocess import equalize_hist
     before, after = _pair(answer)
     b, a = float((HAO_IMAGE < 0.5).mean()), float((equalize_hist(HAO_IMAGE) < 0.5).mean())
     if abs(before - b) > 1e-3: return False, "the first number is off: count the pixels of HAO_IMAGE below 0.5, as a share of all pixels"
@@ -298,18 +298,18 @@ CHANG_LABELS = (np.arange(1200) % 50 < 11).astype(int)  # 1200 training images, 
 @_exercise("chang2022", 1, "RAND against batch control", "a pair (share with no positive under RAND, the same under k = 2)",
 """
 Give **RAND** batch control: draw 500 batches of 6 from `CHANG_LABELS` with
-`batch_control_batches(CHANG_LABELS, bs=6, k=None, n_batches=500, seed=0)` (from `cxr_nb.dataloaders`). What share
+`batch_control_batches(CHANG_LABELS, bs=6, k=None, n_batches=500, seed=0)` (from `cxr_nb.data.dataloaders`). What share
 of the batches hold no positive image at all? And with `k=2` (the paper's P33), same seed? Before computing,
 estimate the first share from the binomial probability that 6 draws are all negative.
 """,
 """
 from cxr_nb.course.exercises import CHANG_LABELS
-from cxr_nb.dataloaders import batch_control_batches
+from cxr_nb.data.dataloaders import batch_control_batches
 answer = None  # (share of RAND batches without a positive, share of k=2 batches without a positive)
 check("chang2022", 1, answer)
 """)
 def _chang1(answer):
-    from cxr_nb.dataloaders import batch_control_batches
+    from cxr_nb.data.dataloaders import batch_control_batches
     rand, k2 = _pair(answer)
     share = lambda k: float(np.mean([CHANG_LABELS[b].sum() == 0 for b in batch_control_batches(CHANG_LABELS, 6, k, 500, 0)]))
     if abs(k2 - share(2)) > 1e-9: return False, "under k = 2 every batch holds exactly the number of positives it was built with: look again"
@@ -326,12 +326,12 @@ CHANG_F1 = {"P100": [0.62, 0.60, 0.65, 0.61, 0.63], "RAND": [0.55, 0.30, 0.48, 0
 """
 Chang & Huang judge a scheme's **stability** by the coefficient of variation of its F1 over repeated trials
 (F1-CV: standard deviation over mean). `CHANG_F1` holds made-up F1 scores of five trials of two schemes. Compute
-each scheme's F1-CV with `coefficient_of_variation` from `cxr_nb.metrics` (the sample standard deviation), and
+each scheme's F1-CV with `coefficient_of_variation` from `cxr_nb.evaluate.metrics` (the sample standard deviation), and
 decide which scheme you would trust to behave the same on the next training run.
 """,
 """
 from cxr_nb.course.exercises import CHANG_F1
-from cxr_nb.metrics import coefficient_of_variation
+from cxr_nb.evaluate.metrics import coefficient_of_variation
 answer = None  # {"P100": F1-CV of P100, "RAND": F1-CV of RAND}
 check("chang2022", 2, answer)
 """)
@@ -380,16 +380,16 @@ FANG_BOX = (7, 3, 12, 9)  # a true finding box (x0, y0, x1, y1), x1 and y1 exclu
 """
 CXR-IRNet weighs the features by the lung and heart masks (F_l) so that the network looks where findings can
 be. `FANG_CAM` is a heat map and `FANG_MASK` a mask of two lung fields (both in `cxr_nb.course.exercises`). What
-share of the map's mass lies inside the mask? Use `cam_energy_in_mask` from `cxr_nb.interpret`, or compute it.
+share of the map's mass lies inside the mask? Use `cam_energy_in_mask` from `cxr_nb.evaluate.interpret`, or compute it.
 """,
 """
 from cxr_nb.course.exercises import FANG_CAM, FANG_MASK, FANG_BOX
-from cxr_nb.interpret import cam_energy_in_mask
+from cxr_nb.evaluate.interpret import cam_energy_in_mask
 answer = None  # share of FANG_CAM's mass inside FANG_MASK
 check("fang2021", 1, answer)
 """)
 def _fang1(answer):
-    from cxr_nb.interpret import cam_energy_in_mask
+    from cxr_nb.evaluate.interpret import cam_energy_in_mask
     a, want = _num(answer), cam_energy_in_mask(FANG_CAM, FANG_MASK)
     if abs(a - want) < 1e-3: return True, "this is the 'CAM energy in lungs and heart' of the notebook's table, for one map"
     if abs(a - FANG_MASK.mean()) < 1e-3: return False, "that is the share of pixels inside the mask; weigh each pixel by the map's value"
@@ -400,17 +400,17 @@ def _fang1(answer):
 @_exercise("fang2021", 2, "A CAM box against the true box", "a number: the IoU",
 """
 Fang et al. draw a box around the CAM's hot region and compare it with the radiologist's box (Table 3's IoU).
-Make the box of `FANG_CAM` with `cam_to_box(FANG_CAM, threshold=0.5)` (from `cxr_nb.interpret`: the largest region
+Make the box of `FANG_CAM` with `cam_to_box(FANG_CAM, threshold=0.5)` (from `cxr_nb.evaluate.interpret`: the largest region
 at or above half the maximum) and give its IoU with `FANG_BOX` (`box_iou` from `cxr_nb.boxes`).
 """,
 """
-from cxr_nb.interpret import cam_to_box
+from cxr_nb.evaluate.interpret import cam_to_box
 from cxr_nb.boxes import box_iou
 answer = None  # IoU of the CAM's box with FANG_BOX
 check("fang2021", 2, answer)
 """)
 def _fang2(answer):
-    from cxr_nb.interpret import cam_to_box
+    from cxr_nb.evaluate.interpret import cam_to_box
     from cxr_nb.boxes import box_iou
     a = _num(answer)
     box = cam_to_box(FANG_CAM, 0.5)

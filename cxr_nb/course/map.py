@@ -21,18 +21,18 @@ __all__ = ['COURSE', 'CPU_MINUTES', 'GPU_MINUTES_ESTIMATE', 'LIBRARY_TIME', 'smo
 COURSE = [
     dict(step="1 Reading radiographs", modules=["cxr_nb.io", "cxr_nb.checks"], needs=[],
          goals="read DICOM, PNG, JPEG and TIFF into one float image; know what a window, MONOCHROME1 and bit depth are"),
-    dict(step="2 Preprocessing", modules=["cxr_nb.preprocess"], needs=["1 Reading radiographs"],
+    dict(step="2 Preprocessing", modules=["cxr_nb.data.preprocess"], needs=["1 Reading radiographs"],
          goals="window, equalise (global and CLAHE), resize with padding, cache; see what each does to a film"),
-    dict(step="3 Phantoms", modules=["cxr_nb.phantom", "cxr_nb.phantom_layouts"], needs=["1 Reading radiographs"],
+    dict(step="3 Phantoms", modules=["cxr_nb.phantom.render", "cxr_nb.phantom.layouts"], needs=["1 Reading radiographs"],
          goals="make synthetic radiographs with exact masks, boxes and labels, in the layouts of the real sets"),
-    dict(step="4 Data sets and splits", modules=["cxr_nb.vocab", "cxr_nb.boxes", "cxr_nb.datasets", "cxr_nb.splits", "cxr_nb.dataloaders"],
+    dict(step="4 Data sets and splits", modules=["cxr_nb.vocab", "cxr_nb.boxes", "cxr_nb.data.datasets", "cxr_nb.data.splits", "cxr_nb.data.dataloaders"],
          needs=["2 Preprocessing", "3 Phantoms"],
          goals="load a set into one table, split by patient without leakage, build fastai DataLoaders, batch control"),
-    dict(step="5 Segmentation", modules=["cxr_nb.segment", "cxr_nb.lung_region", "cxr_nb.seg_archs"], needs=["4 Data sets and splits"],
+    dict(step="5 Segmentation", modules=["cxr_nb.seg.segmenter", "cxr_nb.seg.lung_region", "cxr_nb.seg.nets"], needs=["4 Data sets and splits"],
          goals="train a U-Net on lung masks, measure Dice per structure, cut the lung region out of a film"),
-    dict(step="6 Classification", modules=["cxr_nb.pretrained", "cxr_nb.classify", "cxr_nb.runners"], needs=["4 Data sets and splits"],
+    dict(step="6 Classification", modules=["cxr_nb.pretrained", "cxr_nb.classify.learner", "cxr_nb.classify.runners"], needs=["4 Data sets and splits"],
          goals="focal and class-weighted losses, the papers' networks, folds and trials, thresholds chosen on validation"),
-    dict(step="7 Measuring and looking", modules=["cxr_nb.metrics", "cxr_nb.interpret", "cxr_nb.plots", "cxr_nb.widgets", "cxr_nb.run_widgets"],
+    dict(step="7 Measuring and looking", modules=["cxr_nb.evaluate.metrics", "cxr_nb.evaluate.interpret", "cxr_nb.evaluate.plots", "cxr_nb.explore.widgets", "cxr_nb.explore.run_widgets"],
          needs=["6 Classification"],
          goals="every metric with a 95 % CI, published numbers' intervals, CAM and Grad-CAM, the explorers"),
     dict(step="8 Hao et al. 2021", paper="hao2021", needs=["2 Preprocessing", "6 Classification", "7 Measuring and looking"],
@@ -43,7 +43,7 @@ COURSE = [
          goals="opacity masks to boxes, batch control against RAND, sensitivity regulation, the F1-CV and an analogous AUC"),
     dict(step="11 Fang et al.", paper="fang2021", needs=["5 Segmentation", "6 Classification", "7 Measuring and looking"],
          goals="14 findings, multi-scale attention, lung and heart weighting of features, CAM boxes against true boxes"),
-    dict(step="Deployment (optional)", modules=["cxr_nb.bundle", "cxr_nb.reproduce", "cxr_nb.parameters", "cxr_nb.experiment"],
+    dict(step="Deployment (optional)", modules=["cxr_nb.deploy.bundle", "cxr_nb.cli", "cxr_nb.papers.parameters", "cxr_nb.papers.kit"],
          needs=["9 Yang et al. 2021"],
          goals="save a trained model as a bundle, predict and evaluate new films, rerun notebooks headlessly with cxr-nb"),
 ]
@@ -54,10 +54,10 @@ GPU_MINUTES_ESTIMATE = {"yang2021": "2-3", "hao2021": "1-2", "chang2022": "1-2",
 LIBRARY_TIME = "seconds each (all library notebooks: 58-314 s under nbdev-test in CI, 2 workers)"
 
 # %% ../../nbs/90_course.map.ipynb #04c13b95
-def smoke_to_paper(paper: str, # a key of `cxr_nb.experiment.PAPERS`
+def smoke_to_paper(paper: str, # a key of `cxr_nb.papers.kit.PAPERS`
                   ) -> pd.DataFrame:
     "The parameters the `paper` preset changes: name, smoke value (the notebook's default), paper value."
-    from cxr_nb.experiment import PAPERS, paper_entry, paper_parameters
+    from cxr_nb.papers.kit import PAPERS, paper_entry, paper_parameters
     entry = paper_entry(paper)
     defaults = {p.name: p.default for p in paper_parameters(paper).values()}
     rows = [dict(parameter=k, smoke=defaults.get(k), paper=v) for k, v in entry["presets"].get("paper", {}).items()
@@ -68,7 +68,7 @@ def smoke_to_paper(paper: str, # a key of `cxr_nb.experiment.PAPERS`
 def module_notebooks(nbs: Path | None = None, # the notebooks folder (default: the package's `nbs/`)
                     ) -> dict:
     "Module name (`cxr_nb.x`) -> notebook path relative to `nbs`, from each notebook's `default_exp`."
-    from cxr_nb.experiment import notebooks_dir
+    from cxr_nb.papers.kit import notebooks_dir
     nbs = Path(nbs) if nbs is not None else notebooks_dir()
     out = {}
     for p in sorted(nbs.glob("*.ipynb")):
@@ -83,7 +83,7 @@ def module_notebooks(nbs: Path | None = None, # the notebooks folder (default: t
 
 def course_map(nbs: Path | None = None) -> pd.DataFrame:
     "The course in order: step, notebooks, what it needs, learning goals, minutes on a 2-core CPU and on a GPU."
-    from cxr_nb.experiment import PAPERS
+    from cxr_nb.papers.kit import PAPERS
     where = module_notebooks(nbs)
     rows = []
     for s in COURSE:

@@ -25,7 +25,7 @@ def course_notebooks(solutions: bool = False, # include the solutions notebook (
                      nbs: Path | None = None, # the notebooks folder (default: the package's `nbs/`)
                     ) -> list:
     "The course notebooks as paths relative to `nbs`, in the course map's order (map first, papers last)."
-    from cxr_nb.experiment import PAPERS, notebooks_dir
+    from cxr_nb.papers.kit import PAPERS, notebooks_dir
     nbs = Path(nbs) if nbs is not None else notebooks_dir()
     where = module_notebooks(nbs)
     out = [where["cxr_nb.course.map"]]
@@ -46,7 +46,7 @@ def copy_course(dest, # a new or empty folder
                 nbs: Path | None = None, # the notebooks folder (default: the package's `nbs/`)
                ) -> list:
     "Copy the course notebooks into `dest` (refused when it holds anything); returns the files written."
-    from cxr_nb.experiment import notebooks_dir
+    from cxr_nb.papers.kit import notebooks_dir
     nbs = Path(nbs) if nbs is not None else notebooks_dir()
     files = course_notebooks(solutions, nbs)  # every check before anything is written
     dest = fresh_dir(dest, "course folder")

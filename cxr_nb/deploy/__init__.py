@@ -1,0 +1,1 @@
+"""After a notebook: model bundles, `cxr-nb predict` and `cxr-nb evaluate`."""

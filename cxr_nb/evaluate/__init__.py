@@ -1,0 +1,1 @@
+"""What a model did: metrics with confidence intervals, interpretation (CAM, feature maps), the papers' figures."""

@@ -1,0 +1,1 @@
+"""The four papers: the parameters cell, the kit every paper notebook shares, one module per paper."""
