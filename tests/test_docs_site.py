@@ -155,8 +155,9 @@ def test_screenshots_api_page_and_paper_page(site, browser):
     n = page.evaluate("[...document.images].filter(i => i.naturalWidth > 100).length")
     if build.get("papers", {}).get("yang2021"):
         assert n >= 10, f"the executed Yang et al. page shows {n} figures"
-        fig = page.locator("img").nth(3)
-        fig.scroll_into_view_if_needed()
-        page.evaluate("el => el.scrollIntoView({block: 'center'})", fig.element_handle())
+        # the largest figure of the page, centred
+        page.evaluate("(() => { const a = [...document.images]; const area = i => i.naturalWidth * i.naturalHeight;"
+                      " a.reduce((b, i) => area(i) > area(b) ? i : b).scrollIntoView({block: 'center'}); })()")
+        page.wait_for_timeout(300)
     page.screenshot(path=str(out / "paper_yang2021.png"))
     page.close()
