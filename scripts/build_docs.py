@@ -49,6 +49,7 @@ TITLES = {"foundation": "Foundation", "phantom": "Phantoms", "data": "Data", "se
           "evaluate": "Evaluation", "explore": "Explorers", "papers": "Paper kit", "deploy": "Deployment", "cli": "Command line"}
 COURSE_ORDER = ["course.map", "course.exercises", "course.student", "course.teachers_guide"]
 LEFT_OUT = ("course.solutions",)  # teachers get it with `cxr-nb course DIR --solutions`, not on the public site
+_QUARTO_ATTRS = re.compile(r'\{target="_blank"[^}]*\}')
 _DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
 
 
@@ -139,6 +140,10 @@ def _for_page(nb: dict) -> dict:
             if re.match(r"\s*show_doc\(", "\n".join(l for l in src.splitlines() if not _DIRECTIVE.match(l))) or d.get("echo") == "false":
                 c["metadata"] = {"tags": list(tags) + ["remove_input"]}
             if d.get("output") == "false": c["outputs"] = []
+            for o in c.get("outputs", []):  # show_doc writes Quarto's link attributes, which MkDocs would print
+                md = o.get("data", {}).get("text/markdown")
+                if md is not None:
+                    o["data"]["text/markdown"] = _QUARTO_ATTRS.sub("", "".join(md) if isinstance(md, list) else md)
             c["source"] = "\n".join(l for l in src.splitlines() if not _DIRECTIVE.match(l)).strip("\n")
             if not c["source"] and not c.get("outputs"): continue
         cells.append(c)
