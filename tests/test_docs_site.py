@@ -146,7 +146,8 @@ def test_screenshots_api_page_and_paper_page(site, browser):
     heading.scroll_into_view_if_needed()
     text = page.locator("article").inner_text()
     assert "valid_targets" in text and "target sensitivity" in text, f"no show_doc output on {api}"
-    page.evaluate("el => el.scrollIntoView({block: 'start'})", heading.element_handle())
+    page.evaluate("el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -90); }", heading.element_handle())
+    page.wait_for_timeout(300)
     page.screenshot(path=str(out / "api_classify.png"))
 
     # a paper page from its smoke run: its figures
