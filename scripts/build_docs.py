@@ -202,25 +202,32 @@ def _home(index_nb: dict, pages: dict) -> dict:
     return dict(index_nb, cells=cells)
 
 
-def _mkdocs_config(nav: list, out: Path) -> Path:
-    cfg = PROC.parent / "mkdocs.gen.yml"
+def _mkdocs_config(nav: list, out: Path, proc: Path) -> Path:
+    cfg = proc.parent / f"{proc.name}.mkdocs.yml"
     import yaml
-    text = yaml.safe_dump({"INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(PROC), "site_dir": str(out), "nav": nav},
+    text = yaml.safe_dump({"INHERIT": str(ROOT / "mkdocs.yml"), "docs_dir": str(proc), "site_dir": str(out), "nav": nav},
                           sort_keys=False, allow_unicode=True)
     cfg.write_text(text, encoding="utf-8")
     return cfg
 
 
-def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False, execute: bool = True, workers: int = 2) -> dict:
+def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False, execute: bool = True, workers: int = 2,
+          proc: Path = PROC) -> dict:
     t_all = time.time()
-    if PROC.exists(): shutil.rmtree(PROC)  # the builder's own folder, made fresh each time
-    PROC.mkdir(parents=True)
-    (PROC / "assets").mkdir()
-    shutil.copytree(ROOT / "docs_assets", PROC / "assets", dirs_exist_ok=True)
+    # the builder only ever replaces folders it made: a non-empty --work or --out without its mark is refused
+    for d, mark in ((proc, ".cxr_nb_docs"), (out, "build.json")):
+        if d.is_file() or (d.is_dir() and any(d.iterdir()) and not (d / mark).is_file()):
+            raise SystemExit(f"docs: {d} holds files this builder did not write (no {mark}); pass a new or empty folder")
+    if proc.exists(): shutil.rmtree(proc)  # the builder's own folder, made fresh each time
+    proc.mkdir(parents=True)
+    (proc / ".cxr_nb_docs").write_text("made by scripts/build_docs.py; replaced by each build\n")
+    (proc / "build.json").write_text('{"status": "building"}\n')  # mkdocs copies it: the site's mark, even half-built
+    (proc / "assets").mkdir()
+    shutil.copytree(ROOT / "docs_assets", proc / "assets", dirs_exist_ok=True)
     roots = [Path(p).resolve() for p in (papers or [ROOT / "test-artifacts" / "papers", ROOT / "runs"])]
     if run_papers:
         t0 = time.time()
-        runs = PROC.parent / "docs_runs"
+        runs = proc.parent / "docs_runs"
         _say(f"== running the paper notebooks' smoke presets into {runs} (cxr-nb run --all)")
         subprocess.run([sys.executable, "-c", "import sys; from cxr_nb.cli import main; sys.exit(main(sys.argv[1:]))",
                         "run", "--all", "--out", str(runs)], check=False)
@@ -258,7 +265,7 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
         if not execute:
             nb["cells"].insert(1, _note_cell("!!! warning \"Not executed in this build\"\n    Built with `--no-execute`: no outputs, "
                                              "so no API reference from `show_doc`."))
-        _write_nb(nb, PROC / page)
+        _write_nb(nb, proc / page)
         pages[path.name] = page
         entry = {_title(nb, name): page}
         if name.startswith("course."): course[name] = entry
@@ -272,19 +279,19 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
         found = _executed_paper(src.stem, roots)
         nb, ok = _paper_page(src, found)
         page = f"papers/{src.stem}.ipynb"
-        _write_nb(nb, PROC / page)
+        _write_nb(nb, proc / page)
         pages[f"papers/{src.name}"] = page
         executed[key] = str(found) if found else None
         paper_nav.append({_title(nb, key): page})
         _say(f"   paper {key}: {'from ' + str(found) if found else 'NOT EXECUTED (no smoke run found)'}")
 
-    _write_nb(_home(json.loads((NBS / "index.ipynb").read_text(encoding="utf-8")), pages), PROC / "index.ipynb")
+    _write_nb(_home(json.loads((NBS / "index.ipynb").read_text(encoding="utf-8")), pages), proc / "index.ipynb")
     nav = [{"Home": "index.ipynb"},
            {"Course": [course[n] for n in COURSE_ORDER if n in course] + [v for n, v in course.items() if n not in COURSE_ORDER]},
            {"Papers": paper_nav},
            {"Library": [{TITLES[g]: nav_groups[g]} for g in GROUPS if g in nav_groups]}]
     t0 = time.time()
-    cfg = _mkdocs_config(nav, out)
+    cfg = _mkdocs_config(nav, out, proc)
     _say(f"== mkdocs build -> {out}")
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-q", "-f", str(cfg)], check=True, cwd=ROOT,
                    env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
@@ -305,8 +312,9 @@ def main(argv=None) -> int:
     ap.add_argument("--run-papers", action="store_true", help="run `cxr-nb run --all` (smoke) first, for a machine without smoke runs")
     ap.add_argument("--no-execute", action="store_true", help="do not execute the library notebooks (layout only)")
     ap.add_argument("--workers", type=int, default=2, help="processes executing library notebooks (default 2)")
+    ap.add_argument("--work", default=str(PROC), help="the folder for the pages' sources (default _proc/docs/; made afresh)")
     a = ap.parse_args(argv)
-    build(Path(a.out).resolve(), a.papers, a.run_papers, not a.no_execute, a.workers)
+    build(Path(a.out).resolve(), a.papers, a.run_papers, not a.no_execute, a.workers, Path(a.work).resolve())
     return 0
 
 
