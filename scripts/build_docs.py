@@ -73,12 +73,13 @@ def _directives(src: str) -> dict:
 
 
 def _page_name(path: Path, nb: dict) -> str:
-    "A notebook's page name: its default_exp (`course.map`), else its file stem without the number (`course.teachers_guide`)."
+    "A notebook's page name: its default_exp (`course.map`), else its folder and file stem (nbs/course/teachers_guide.ipynb: `course.teachers_guide`)."
     for c in nb["cells"]:
         if c["cell_type"] == "code":
             d = _directives(_src(c))
             if "default_exp" in d: return d["default_exp"].split()[0]
-    return re.sub(r"^\d+[a-z]?_", "", path.stem)
+    stem = re.sub(r"^\d+[a-z]?_", "", path.stem)
+    return f"{path.parent.name}.{stem}" if path.parent != NBS else stem  # nbs/course/x.ipynb -> course.x
 
 
 def _group(name: str) -> str:
@@ -235,7 +236,7 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
         _say(f"-- smoke runs: {time.time() - t0:.0f} s")
 
     # library and course notebooks
-    lib = sorted(p for p in NBS.glob("*.ipynb") if p.name != "index.ipynb")
+    lib = sorted(p for p in NBS.glob("*.ipynb") if p.name != "index.ipynb") + sorted((NBS / "course").glob("*.ipynb"))
     jobs = []
     for p in lib:
         nb = json.loads(p.read_text(encoding="utf-8"))
@@ -266,7 +267,7 @@ def build(out: Path = SITE, papers: list | None = None, run_papers: bool = False
             nb["cells"].insert(1, _note_cell("!!! warning \"Not executed in this build\"\n    Built with `--no-execute`: no outputs, "
                                              "so no API reference from `show_doc`."))
         _write_nb(nb, proc / page)
-        pages[path.name] = page
+        pages[path.relative_to(NBS).as_posix()] = page
         entry = {_title(nb, name): page}
         if name.startswith("course."): course[name] = entry
         else: nav_groups.setdefault(_group(name), []).append(entry)

@@ -34,7 +34,19 @@ sync_check() {
   fi
 }
 
+design_check() {  # both run, so one does not hide the other
+  local status=0
+  python scripts/check_design.py || status=1
+  if command -v ruff >/dev/null; then
+    ruff check cxr_nb tests scripts bench nbs || status=1
+  else
+    echo "FAIL: ruff is not installed in this environment: pip install -e '.[dev]'" >&2; status=1
+  fi
+  return $status
+}
+
 stage "notebooks and library in sync (nbdev-export, nbdev-clean, README from nbs/index.ipynb)" sync_check
+stage "design rules (scripts/check_design.py) and ruff" design_check
 stage "nbdev-test (library notebooks; paper notebooks run below through papermill)" \
   nbdev-test --skip-folder-re '^(papers|[_.].*)$' --n-workers 2
 stage "pytest" python -m pytest -q -ra "$@"
@@ -46,8 +58,8 @@ stage "docs site in Chromium (tests/test_docs_site.py)" \
   env CXR_DOCS_SITE=_docs python -m pytest -q -ra tests/test_docs_site.py
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "== FAILED stages (${#failed[@]} of 5):" >&2
+  echo "== FAILED stages (${#failed[@]} of 6):" >&2
   for s in "${failed[@]}"; do echo "   - $s" >&2; done
   exit 1
 fi
-echo "== all 5 stages passed"
+echo "== all 6 stages passed"

@@ -18,8 +18,7 @@ NBS = REPO / "nbs"
 
 
 def _solutions_notebook() -> Path:
-    (p,) = NBS.glob("*course.solutions.ipynb")
-    return p
+    return NBS / "course" / "solutions.ipynb"
 
 
 def test_every_solution_passes_its_check():
@@ -110,4 +109,4 @@ def test_course_command_never_writes_into_a_folder_with_files(tmp_path, capsys):
 
 def test_course_command_teacher_copy_has_the_solutions(tmp_path):
     assert main(["course", str(tmp_path / "t"), "--solutions"]) == 0
-    assert list((tmp_path / "t").glob("*course.solutions.ipynb"))
+    assert (tmp_path / "t" / "course" / "solutions.ipynb").is_file()

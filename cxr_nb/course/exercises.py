@@ -9,6 +9,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/course.exercises.html.md"""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -92,6 +93,15 @@ def _choice(answer, right: str, wrong: dict) -> tuple:
     if a == right: return True, wrong.get("_right", "")
     if a in wrong: return False, wrong[a]
     raise ValueError(answer)
+
+def _multiple_choice(paper, number, title, task, right, wrong, why):
+    "Register a multiple-choice exercise: `task` lists its options as `- (a) ...`; `wrong` says why each wrong letter is wrong."
+    letters = re.findall(r"^- \((\w)\)", task, re.M)
+    ask = ", ".join(f'"{l}"' for l in letters[:-1]) + f' or "{letters[-1]}"'
+    _exercise(paper, number, title, f"a letter: {ask.replace(chr(34), '')}", task,
+              f'answer = None  # {ask}\ncheck("{paper}", {number}, answer)')(
+        lambda answer: _choice(answer, right, {**wrong, "_right": why}))
+
 
 # %% ../../nbs/91_course.exercises.ipynb #d9b28c64
 YANG_LOGITS = [[2.0, -1.0], [0.2, 0.0], [1.0, -0.5], [0.0, 3.0]]  # four cases, two classes (normal, pneumoconiosis)
@@ -182,8 +192,7 @@ def _yang3(answer, y, prob):
                   "judged on, so both are optimistic: choose it on validation data and read it on a test set")
 
 # %% ../../nbs/91_course.exercises.ipynb #19ea9d46
-@_exercise("yang2021", 4, "The paper's accuracy and the held-out accuracy", "a letter: a, b, c or d",
-"""
+_multiple_choice("yang2021", 4, "The paper's accuracy and the held-out accuracy", """
 Step 9 puts the paper's 92.46 % beside this run's held-out accuracy. Which statement explains the difference
 best? Answer with a letter.
 
@@ -192,17 +201,11 @@ best? Answer with a letter.
   judged on the images that also showed when training looked good, not the final models on unseen images;
 - (c) the focal loss lowers accuracy, and the held-out figure is the only one trained with it;
 - (d) the held-out images come from another hospital.
-""",
-"""
-answer = None  # "a", "b", "c" or "d"
-check("yang2021", 4, answer)
-""")
-def _yang4(answer):
-    return _choice(answer, "b", {
+""", "b", {
         "a": "both figures use threshold 0.5: look at the print under Step 6a",
         "c": "both figures come from the same models, trained with the same loss (Step 6a)",
-        "d": "every held-out image comes from the same set here, split by patient (Step 5)",
-        "_right": "an average over epochs judged on validation folds answers 'how good did training look', not 'how good is the model'"})
+        "d": "every held-out image comes from the same set here, split by patient (Step 5)"},
+    why="an average over epochs judged on validation folds answers 'how good did training look', not 'how good is the model'")
 
 # %% ../../nbs/91_course.exercises.ipynb #b65f6667
 @_exercise("hao2021", 1, "How much weight do the positives get?", "a number in [0, 1]",
@@ -272,8 +275,7 @@ def _hao3(answer):
     return True, "equalisation spreads the grey levels so each is used about equally often: about half the pixels end up below the middle"
 
 # %% ../../nbs/91_course.exercises.ipynb #0eec7dd9
-@_exercise("hao2021", 4, "Why choose on validation?", "a letter: a, b or c",
-"""
+_multiple_choice("hao2021", 4, "Why choose on validation?", """
 The paper chose its best model on the test set; this notebook chooses on a validation part of the training
 patients and reports the test set once. Why? Answer with a letter.
 
@@ -281,16 +283,10 @@ patients and reports the test set once. Why? Answer with a letter.
 - (b) a model chosen because it scored best on the test set has a test score biased upward: the test set no longer
   measures unseen data;
 - (c) the validation part has more pneumoconiosis films than the test set.
-""",
-"""
-answer = None  # "a", "b" or "c"
-check("hao2021", 4, answer)
-""")
-def _hao4(answer):
-    return _choice(answer, "b", {
+""", "b", {
         "a": "its size makes every estimate on it uncertain, but that is not why choosing on it is wrong",
-        "c": "both parts keep the data's ratio of positives (the split is stratified, Step 1)",
-        "_right": "choosing among models is fitting too: whatever it is done on can no longer give an honest estimate"})
+        "c": "both parts keep the data's ratio of positives (the split is stratified, Step 1)"},
+    why="choosing among models is fitting too: whatever it is done on can no longer give an honest estimate")
 
 # %% ../../nbs/91_course.exercises.ipynb #dc76f419
 CHANG_LABELS = (np.arange(1200) % 50 < 11).astype(int)  # 1200 training images, 22 % positive, as in the RSNA set
@@ -348,8 +344,7 @@ def _chang2(answer):
                   "far more stable than RAND, whose runs can collapse")
 
 # %% ../../nbs/91_course.exercises.ipynb #aa3540f6
-@_exercise("chang2022", 3, "Batch control or a lower threshold?", "a letter: a, b, c or d",
-"""
+_multiple_choice("chang2022", 3, "Batch control or a lower threshold?", """
 P100 is more sensitive than RAND, and has more false positives too. What does batch control change? Answer with a
 letter, then compare with the table `threshold_vs_batch_control` of this run.
 
@@ -358,17 +353,11 @@ letter, then compare with the table `threshold_vs_batch_control` of this run.
   and more false positives, much as a lower threshold would;
 - (c) only the false-positive rate, which it lowers;
 - (d) the test set, which then has more positives.
-""",
-"""
-answer = None  # "a", "b", "c" or "d"
-check("chang2022", 3, answer)
-""")
-def _chang3(answer):
-    return _choice(answer, "b", {
+""", "b", {
         "a": "every scheme trains the same U-Net; only how the batches are drawn differs",
         "c": "look at the FPR column of the per-trial table: the most sensitive schemes also have the highest FPR",
-        "d": "the test set is the same class-balanced set for every scheme",
-        "_right": "batch control moves the operating point during training; a threshold moves it after training"})
+        "d": "the test set is the same class-balanced set for every scheme"},
+    why="batch control moves the operating point during training; a threshold moves it after training")
 
 # %% ../../nbs/91_course.exercises.ipynb #c8d05690
 _yy, _xx = np.mgrid[0:16, 0:16]
@@ -422,8 +411,7 @@ def _fang2(answer):
     return False, "not the IoU of the CAM's box at threshold 0.5 with FANG_BOX: intersection area over union area"
 
 # %% ../../nbs/91_course.exercises.ipynb #524ae33d
-@_exercise("fang2021", 3, "Take the model to another set", "a letter: a, b or c",
-"""
+_multiple_choice("fang2021", 3, "Take the model to another set", """
 Run the notebook with `-p data nih` (the real NIH images) after training on phantoms, or train on one set and
 test on another: the AUROC drops. Which explanation is right? Answer with a letter.
 
@@ -431,16 +419,10 @@ test on another: the AUROC drops. Which explanation is right? Answer with a lett
   reports: the model learned features of its training set that do not all carry over (a domain shift);
 - (b) the larger NIH images cannot be read by the network;
 - (c) the test set was used for training.
-""",
-"""
-answer = None  # "a", "b" or "c"
-check("fang2021", 3, answer)
-""")
-def _fang3(answer):
-    return _choice(answer, "a", {
+""", "a", {
         "b": "every image is resized to img_size before the network sees it",
-        "c": "the NIH split is by patient, and the test patients are never trained on",
-        "_right": "an external set measures what carries over; report both numbers, never only the internal one"})
+        "c": "the NIH split is by patient, and the test patients are never trained on"},
+    why="an external set measures what carries over; report both numbers, never only the internal one")
 
 # %% ../../nbs/91_course.exercises.ipynb #013ac4f3
 def exercises(paper: str | None = None): # a paper key, or None for all

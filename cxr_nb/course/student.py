@@ -16,10 +16,10 @@ from ..io import atomic_write
 from .map import COURSE, module_notebooks
 
 # %% auto #0
-__all__ = ['SOLUTIONS', 'course_notebooks', 'copy_course', 'add_course_command', 'run_course_command']
+__all__ = ['GUIDE', 'SOLUTIONS', 'course_notebooks', 'copy_course', 'add_course_command', 'run_course_command']
 
 # %% ../../nbs/92_course.student.ipynb #c09a687e
-SOLUTIONS = "course.solutions"  # the solutions notebook's name carries this after its number: 93_course.solutions.ipynb
+GUIDE, SOLUTIONS = "course/teachers_guide.ipynb", "course/solutions.ipynb"  # prose notebooks, relative to nbs/
 
 def course_notebooks(solutions: bool = False, # include the solutions notebook (a teacher's copy)
                      nbs: Path | None = None, # the notebooks folder (default: the package's `nbs/`)
@@ -31,9 +31,7 @@ def course_notebooks(solutions: bool = False, # include the solutions notebook (
     out = [where["cxr_nb.course.map"]]
     for s in COURSE:
         out += [f"papers/{Path(PAPERS[s['paper']]['notebook']).name}"] if "paper" in s else [where[m] for m in s["modules"] if m in where]
-    guide = sorted(p.name for p in nbs.glob("*course.teachers_guide.ipynb"))
-    sol = sorted(p.name for p in nbs.glob(f"*{SOLUTIONS}.ipynb"))
-    out += guide + (sol if solutions else [])
+    out += [GUIDE] + ([SOLUTIONS] if solutions else [])
     seen, missing = [], [p for p in out if not (nbs / p).is_file()]
     if missing: raise FileNotFoundError(f"course notebooks missing from {nbs}: {missing}")
     for p in out:
