@@ -257,9 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--name", default=None, help="the sweep's folder name (default: a hash of its settings)")
     w.add_argument("--processes", type=int, default=1, metavar="N", help="training processes per run (DDP)")
     add_bundle_commands(sub)  # predict, evaluate (cxr_nb.deploy.bundle)
+    from cxr_nb.course.student import add_course_command, run_course_command
+    add_course_command(sub)  # course (cxr_nb.course.student)
     a = ap.parse_args(argv)
     if a.cmd in ("predict", "evaluate"):
         return run_bundle_command(a)
+    if a.cmd == "course":
+        return run_course_command(a)
     if a.cmd == "list":
         try:
             _list()

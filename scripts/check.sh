@@ -50,10 +50,16 @@ stage "design rules (scripts/check_design.py) and ruff" design_check
 stage "nbdev-test (library notebooks; paper notebooks run below through papermill)" \
   nbdev-test --skip-folder-re '^(papers|[_.].*)$' --n-workers 2
 stage "pytest" python -m pytest -q -ra "$@"
+# the site after the smoke runs: tests/test_papers.py keeps each executed paper notebook in test-artifacts/papers/,
+# which the paper pages show (no second run); then the site in Chromium
+stage "docs site (scripts/build_docs.py: library notebooks executed, paper pages from the smoke runs above)" \
+  python scripts/build_docs.py
+stage "docs site in Chromium (tests/test_docs_site.py)" \
+  env CXR_DOCS_SITE=_docs python -m pytest -q -ra tests/test_docs_site.py
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "== FAILED stages (${#failed[@]} of 4):" >&2
+  echo "== FAILED stages (${#failed[@]} of 6):" >&2
   for s in "${failed[@]}"; do echo "   - $s" >&2; done
   exit 1
 fi
-echo "== all 4 stages passed"
+echo "== all 6 stages passed"

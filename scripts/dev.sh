@@ -2,6 +2,7 @@
 # The two set-up commands of the README, on a fresh machine with Python 3.10+:
 #   bash scripts/dev.sh main   # install into .venv, then run the main job on the embedded phantoms
 #   bash scripts/dev.sh test   # install into .venv, then run every check CI runs
+#   bash scripts/dev.sh docs   # install into .venv, then build the documentation site into _docs/
 # CXR_VENV overrides the virtual environment's folder (.ci/run points it at a new one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,8 +65,16 @@ case "${1:-}" in
     shift
     exec bash scripts/check.sh "$@"
     ;;
+  docs)
+    setup
+    shift
+    # library notebooks executed; paper pages from test-artifacts/papers/ (smoke runs of tests/test_papers.py) or
+    # runs/ (cxr-nb run); --run-papers runs the smoke presets first on a machine that has none
+    MPLBACKEND=Agg PYTHONHASHSEED=0 python scripts/build_docs.py "$@"
+    echo "== the site is in _docs/: python -m http.server -d _docs 8000, then open http://127.0.0.1:8000/"
+    ;;
   *)
-    echo "usage: bash scripts/dev.sh main|test" >&2
+    echo "usage: bash scripts/dev.sh main|test|docs" >&2
     exit 2
     ;;
 esac

@@ -24,7 +24,20 @@ def _smoke_run(tmp_path, paper: str, params=()):
     assert env["status"] == "ok"
     html = (run / f"{stem}.html").read_text()
     assert "Traceback" not in html
+    _keep_for_docs(run, paper, stem)
     return m, env, html
+
+
+def _keep_for_docs(run: Path, paper: str, stem: str):
+    "The executed notebook, metrics.json and env.json into test-artifacts/papers/<paper>/: the docs site's paper page."
+    import os
+    import shutil
+    out = Path(os.environ.get("CXR_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")) / "papers" / paper
+    if out.exists():
+        shutil.rmtree(out)  # the previous smoke run's copy (test-artifacts/ is this suite's own, ignored by git)
+    out.mkdir(parents=True)
+    for name in (f"{stem}.ipynb", "metrics.json", "env.json"):
+        shutil.copy2(run / name, out / name)
 
 
 @pytest.mark.slow
