@@ -9,6 +9,7 @@
 Nothing here changes behaviour: a module keeps its code and gets a new dotted name.
 """
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -56,6 +57,14 @@ SUBPACKAGES = {
     "explore": "Interactive explorers for JupyterLab, with static fallbacks where no live kernel draws widgets.",
     "papers": "The four papers: the parameters cell, the kit every paper notebook shares, one module per paper.",
     "deploy": "After a notebook: model bundles, `cxr-nb predict` and `cxr-nb evaluate`.",
+}
+
+# Names that left their module after the layout (issue 23, part 3: one concept, one home):
+# (old module, name) -> new module. `from cxr_nb.<old> import a, b` lines are split so each name is imported from its home.
+NAME_MOVES = {
+    **{("evaluate.metrics", n): "evaluate.calibration" for n in (
+        "temperature_nll", "fit_temperature", "apply_temperature", "reliability_table", "expected_calibration_error",
+        "brier_score")},
 }
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".sh", ".txt", ".yml", ".yaml", ".cfg", ".json", ".html"}
@@ -120,10 +129,47 @@ def _from_pkg_json(text):
     return pat.sub(sub, text)
 
 
+_FROM_MOD = re.compile(r"^(?P<indent>[ \t]*)from cxr_nb\.(?P<mod>[\w.]+) import "
+                       r"(?:\((?P<par>[^)]*)\)|(?P<items>[^\n()\\#]+?))(?P<tail>[ \t]*(?:#[^\n]*)?)$", re.M)
+
+
+def _split_names(m):
+    """`from cxr_nb.evaluate.metrics import roc_auc, fit_temperature` -> one import line per home module."""
+    mod = m["mod"]
+    body = m["par"] if m["par"] is not None else m["items"]
+    items = [s.strip() for s in re.sub(r"#[^\n]*", "", body).replace("\n", " ").split(",") if s.strip()]
+    homes = {}
+    for s in items:
+        homes.setdefault(NAME_MOVES.get((mod, s.split(" as ")[0].strip()), mod), []).append(s)
+    if list(homes) == [mod]:
+        return m.group(0)
+    wrap = (lambda t: f"({t})") if m["par"] is not None else (lambda t: t)
+    lines = [f"{m['indent']}from cxr_nb.{home} import {wrap(', '.join(names))}" for home, names in homes.items()]
+    lines[0] += m["tail"]
+    return "\n".join(lines)
+
+
+def _split_names_nb(text):
+    """The same in each cell of a notebook (a cell's lines are JSON strings: rewrite the decoded source)."""
+    nb = json.loads(text)
+    changed = False
+    for c in nb.get("cells", []):
+        src = "".join(c.get("source", []))
+        new = _FROM_MOD.sub(_split_names, src)
+        if new != src:
+            lines = new.split("\n")
+            c["source"] = [l + "\n" for l in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+            changed = True
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n" if changed else text
+
+
 def rewrite(text: str, suffix: str) -> str:
     for pat, new in _rules():
         text = pat.sub(new, text)
-    return _from_pkg_json(text) if suffix == ".ipynb" else _FROM_PKG.sub(_from_pkg, text)
+    text = _from_pkg_json(text) if suffix == ".ipynb" else _FROM_PKG.sub(_from_pkg, text)
+    if not NAME_MOVES:
+        return text
+    return _split_names_nb(text) if suffix == ".ipynb" else _FROM_MOD.sub(_split_names, text)
 
 
 def tracked_files():

@@ -45,6 +45,7 @@ from fastai.vision.learner import _default_meta, add_head, create_body, model_me
 from fastai.callback.hook import num_features_model
 from fastcore.meta import delegates
 
+from ..checks import check_int
 from ..pretrained import IN_WHEEL, note_weights, pretrained_state_dict
 
 # %% ../../nbs/40_classify.learner.ipynb #4d69d60c
@@ -416,10 +417,6 @@ def _channel_pool(x: torch.Tensor) -> torch.Tensor:
 
 ATTENTION_VARIANTS = ("paper_text", "released_code")
 
-def _check_int(cls: str, name: str, v, low: int = 1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{cls}: {name} must be an int >= {low}, got {v!r}")
-
 class MultiScaleSpatialAttention(nn.Module):
     "Spatial attention from channel max/mean of the image and of 5x5 and 9x9 convolutions (Fang et al.): the paper's text or the released code."
     def __init__(self,
@@ -432,11 +429,11 @@ class MultiScaleSpatialAttention(nn.Module):
         super().__init__()
         if variant not in ATTENTION_VARIANTS:
             raise ValueError(f"MultiScaleSpatialAttention: variant must be one of {ATTENTION_VARIANTS}, got {variant!r}")
-        _check_int("MultiScaleSpatialAttention", "n_in", n_in); _check_int("MultiScaleSpatialAttention", "width", width)
+        check_int(n_in, "n_in", 1, fn="MultiScaleSpatialAttention"); check_int(width, "width", 1, fn="MultiScaleSpatialAttention")
         if len(kernels) != 2: raise ValueError(f"MultiScaleSpatialAttention: kernels must be two odd sizes, got {kernels!r}")
         fuse_kernel = fuse_kernel or (7 if variant == "paper_text" else 3)
         for k in (*kernels, fuse_kernel):
-            _check_int("MultiScaleSpatialAttention", "kernels/fuse_kernel", k)
+            check_int(k, "kernels/fuse_kernel", 1, fn="MultiScaleSpatialAttention")
             if k % 2 == 0: raise ValueError(f"MultiScaleSpatialAttention: kernel sizes must be odd, got {k}")
         k1, k2 = kernels
         self.variant = variant
@@ -534,7 +531,7 @@ class CXRIRNet(nn.Module):
         backbone_kwargs: dict | None = None,  # passed to the named backbone's builder (e.g. widths of small_cnn)
     ):
         super().__init__()
-        _check_int("CXRIRNet", "n_out", n_out); _check_int("CXRIRNet", "n_in", n_in)
+        check_int(n_out, "n_out", 1, fn="CXRIRNet"); check_int(n_in, "n_in", 1, fn="CXRIRNet")
         if attention is True: attention = "paper_text"
         if attention is not False and attention is not None and attention not in ATTENTION_VARIANTS:
             raise ValueError(f"CXRIRNet: attention must be True, False or one of {ATTENTION_VARIANTS}, got {attention!r}")

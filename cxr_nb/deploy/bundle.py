@@ -39,8 +39,8 @@ from ..data.preprocess import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
 from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
 from ..classify.learner import OWN_ARCHS, cxr_vision_model, threshold_for_target
-from ..evaluate.metrics import (apply_temperature, binary_report, bootstrap_ci, brier_score, expected_calibration_error,
-                            fit_temperature, per_class_auc_ci, accuracy)
+from ..evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error, fit_temperature)
+from ..evaluate.metrics import (binary_report, bootstrap_ci, per_class_auc_ci, accuracy)
 from ..evaluate.interpret import grad_cam
 from ..evaluate.plots import plot_reliability, plot_roc
 from ..checks import read_table

@@ -403,7 +403,7 @@ def plot_precision_recall(curves: Mapping, # name -> (y_true, y_score): a curve 
     return fig
 
 # %% ../../nbs/52_evaluate.plots.ipynb #7d8a76f9
-from .metrics import expected_calibration_error, reliability_table
+from .calibration import expected_calibration_error, reliability_table
 
 def plot_reliability(curves: Mapping | tuple, # name -> (y_true, prob), or one (y_true, prob)
                      n_bins: int = 10, # equal-width probability bins

@@ -20,8 +20,9 @@ from matplotlib.figure import Figure
 import ipywidgets as W
 
 from ..classify.learner import BatchControlSampler
+from ..checks import check_binary
 from ..io import read_cxr
-from ..evaluate.metrics import _as_binary, auc_from_operating_points, fpr, recall, tnr
+from ..evaluate.metrics import auc_from_operating_points, fpr, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import resize_pad_mask
 from .widgets import Explorer, _check_frame, explorers_live, row_masks, static_figure
@@ -58,7 +59,7 @@ def sampler_batches(labels, # 0/1 label of every training image
                     epoch: int = 0, # which epoch's batches
                    ) -> pd.DataFrame:
     "The batches a `BatchControlSampler` yields, tidy: batch, slot, index (into `labels`), label."
-    y = _as_binary(labels, "labels")
+    y = check_binary(labels, "labels")
     for name, v, lo in (("bs", bs, 1), ("n_batches", n_batches, 1), ("epoch", epoch, 0)):
         if not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
     sampler = BatchControlSampler(y, bs, k, steps=n_batches, seed=seed)
@@ -156,7 +157,7 @@ def plot_batch_control(labels, bs: int, k: int | None, # as `sampler_batches`
                       ) -> Figure:
     "The batches of one scheme and, with `trials`, where each scheme lands on the TPR-FPR plane (that scheme ringed)."
     b = sampler_batches(labels, bs, k, n_batches, seed, epoch)
-    share = float(np.mean(_as_binary(labels, "labels")))
+    share = float(np.mean(check_binary(labels, "labels")))
     fig, axs = plt.subplots(1, 2 if trials is not None else 1, figsize=(11.5 if trials is not None else 5.5, 4.4),
                             squeeze=False, gridspec_kw=dict(width_ratios=[1, 1.15]) if trials is not None else None)
     plt.close(fig)
@@ -177,7 +178,7 @@ class BatchControlExplorer(Explorer):
     def __init__(self, labels, bs: int = 6, k: int | None = 1, trials=None, n_batches: int = 8, seed: int = 0,
                  max_bs: int = 32, title: str | None = None):
         super().__init__()
-        self.labels = _as_binary(labels, "labels")
+        self.labels = check_binary(labels, "labels")
         self.trials = None if trials is None else _trial_table(trials)
         self.bs = W.IntSlider(value=bs, min=1, max=max(max_bs, bs), description="batch size", continuous_update=False)
         self.k = W.IntSlider(value=0 if k is None else k, min=0, max=bs, description="positives", continuous_update=False)

@@ -26,8 +26,9 @@ import ipywidgets as W
 
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
+from ..checks import check_binary
 from ..io import CXRReadError, read_cxr
-from ..evaluate.metrics import _as_binary, accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
+from ..evaluate.metrics import accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import clahe, equalize_hist, percentile_window, window
 from ..vocab import NIH_FINDINGS
@@ -406,7 +407,7 @@ def _labels_scores(y_true, y_score, what: str = "y_true, y_score") -> tuple:
         raise ValueError(f"{what} are empty")
     if not np.isfinite(s).all():
         raise ValueError(f"{what.split(', ')[-1]} holds {int((~np.isfinite(s)).sum())} NaN or infinite value(s)")
-    return _as_binary(y, what.split(", ")[0]), s
+    return check_binary(y, what.split(", ")[0]), s
 
 def operating_point(y_true, # 0/1 labels
                     y_score, # scores of the positive class (e.g. probabilities)
