@@ -22,8 +22,8 @@ Modules:
 - `cxr_nb.phantom.render`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
 - `cxr_nb.seg.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.
-- `cxr_nb.seg.nets`: SegNet and PSPNet in plain torch, the two other segmentation networks of Chang & Huang's Fig. 8, built for `seg_model`.
-- `cxr_nb.seg.segmenter`: Two U-Nets, SegNet and PSPNet behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
+- `cxr_nb.seg.nets`: The classic U-Net, SegNet and PSPNet in plain torch (SegNet and PSPNet: the two other networks of Chang & Huang's Fig. 8), and `seg_model`, which builds any of them or fastai's DynamicUnet on a ResNet.
+- `cxr_nb.seg.segmenter`: Dice losses and metrics per structure, training on a clock, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
 - `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once."""
 
 __version__ = "0.0.1"

@@ -65,6 +65,9 @@ NAME_MOVES = {
     **{("evaluate.metrics", n): "evaluate.calibration" for n in (
         "temperature_nll", "fit_temperature", "apply_temperature", "reliability_table", "expected_calibration_error",
         "brier_score")},
+    **{("seg.segmenter", n): "data.dataloaders" for n in (
+        "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
+    **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},
 }
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".sh", ".txt", ".yml", ".yaml", ".cfg", ".json", ".html"}

@@ -104,7 +104,8 @@ def test_cache_images_refuses_a_file_as_cache_dir(tmp_path):
 
 
 def _untrained_segmenter():
-    from cxr_nb.seg.segmenter import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter
+    from cxr_nb.seg.nets import seg_model
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2), ["lungs"], size=32)
 
 

@@ -157,7 +157,8 @@ def _shards(films, cache, **kw):
 
 def _segmenter(seed):
     import torch
-    from cxr_nb.seg.segmenter import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter
+    from cxr_nb.seg.nets import seg_model
     torch.manual_seed(seed)
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2, pretrained=False), ["lungs"], size=32,
                      model_kwargs=dict(width=4, depth=2))

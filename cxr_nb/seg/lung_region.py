@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.preprocess import cache_images
-from .segmenter import Segmenter, _read_prepared
+from ..data.dataloaders import read_prepared
+from .segmenter import Segmenter
 from ..checks import check_number
 from ..io import OutputError, check_writable, write_image
 
@@ -82,7 +83,7 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
         if masks is None or not masks["lungs"].any():
             lung_paths.append(None); boxes.append(None)
             skipped.append((str(p), "unreadable" if masks is None else "no lung found")); continue
-        img = _read_prepared(p, {})
+        img = read_prepared(p, {})
         reg = lung_region(img, masks["lungs"], mode, margin)
         dst = src_dir / f"{p.stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]}.png"
         try: write_image(dst, np.rint(np.clip(reg, 0, 1) * 65535).astype(np.uint16))
