@@ -39,7 +39,7 @@ from cxr_nb.classify.learner import cxr_learner
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.io import find_dataset
 from cxr_nb.seg.lung_region import cache_lung_regions
-from cxr_nb.data.preprocess import PILCachedCXR, cache_images, use_cached
+from cxr_nb.data.cache import PILCachedCXR, cache_images, use_cached
 from cxr_nb.seg.segmenter import Segmenter
 from cxr_nb.seg.nets import seg_model
 

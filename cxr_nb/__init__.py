@@ -7,7 +7,7 @@ Modules:
 - `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
 - `cxr_nb.data.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.data.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
-- `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+- `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding and the brightness levels of Yang et al.; `cxr_nb.data.cache` runs them once per film into an on-disk cache.
 - `cxr_nb.data.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
 - `cxr_nb.deploy.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
 - `cxr_nb.evaluate.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.

@@ -9,7 +9,7 @@ import pytest
 
 import cxr_nb.data.datasets as D
 from cxr_nb.io import CXRReadError, read_cxr
-from cxr_nb.data.preprocess import cache_images
+from cxr_nb.data.cache import cache_images
 
 from badinput import SIZE, WRITERS, quiet
 

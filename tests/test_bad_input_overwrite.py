@@ -12,7 +12,7 @@ import pytest
 
 import cxr_nb.data.datasets as D
 from cxr_nb.checks import check_new_file, fresh_dir
-from cxr_nb.data.preprocess import cache_images, expand_brightness_levels, use_cached
+from cxr_nb.data.cache import cache_images, expand_brightness_levels, use_cached
 
 from badinput import SIZE, WRITERS, folder_hash, quiet, user_folder
 

@@ -30,7 +30,7 @@ from PIL import Image
 
 import cxr_nb.io as cio
 from cxr_nb.io import OutputError, atomic_write
-from cxr_nb.data.preprocess import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
+from cxr_nb.data.cache import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0

@@ -35,7 +35,7 @@ from fastprogress.fastprogress import progress_bar
 import cxr_nb.classify.learner as _classify
 from ..io import atomic_write
 from ..io import CXRReadError, read_cxr
-from ..data.preprocess import cache_images, prepare_array
+from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
 from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
 from ..classify.learner import OWN_ARCHS, cxr_vision_model, threshold_for_target

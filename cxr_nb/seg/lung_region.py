@@ -4,7 +4,7 @@ Also the masks themselves, cached as `mask_*` columns for models that take a mas
 Yang et al. classify the lung fields only. `lung_region` keeps the lungs of one radiograph (zero
 outside the dilated mask, or crop to the lungs' box, `lung_bbox`), and `cache_lung_regions` runs a
 `cxr_nb.seg.segmenter.Segmenter` over a frame and writes every lung region through
-`cxr_nb.data.preprocess.cache_images`, so the classifiers read them like any cached image. `cache_masks` writes a
+`cxr_nb.data.cache.cache_images`, so the classifiers read them like any cached image. `cache_masks` writes a
 segmenter's masks for every row as `mask_<structure>` columns, the second input of CXR-IRNet (Fang et al.).
 
 Docs: https://cxr-nb.github.io/cxr_nb/seg.lung_region.html.md"""
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..data.preprocess import cache_images
+from ..data.cache import cache_images
 from ..data.dataloaders import read_prepared
 from .segmenter import Segmenter
 from ..checks import check_number
