@@ -67,6 +67,7 @@ NAME_MOVES = {
         "brier_score")},
     **{("data.preprocess", n): "data.cache" for n in (
         "prepare_cxr", "read_cached", "prepare_array", "cache_images", "PILCachedCXR", "PILCachedCXR3", "cached_getter", "use_cached", "cache_shards", "expand_brightness_levels")},
+    **{("data.datasets", n): "data.files" for n in ("check_images", "write_box_masks")},
     **{("seg.segmenter", n): "data.dataloaders" for n in (
         "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
     **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},

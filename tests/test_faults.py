@@ -254,7 +254,7 @@ def _run_layout(layout):
         w(out / "layout", 4, size=32)
     return run
 def _run_box_masks(films, out):
-    from cxr_nb.data.datasets import write_box_masks
+    from cxr_nb.data.files import write_box_masks
     df = pd.DataFrame({"path": [str(p) for p in sorted(films.glob("*.png"))[:4]], "height": 40, "width": 44,
                        "boxes": [[(2, 2, 20, 20)]] * 4})
     write_box_masks(df, out / "masks")

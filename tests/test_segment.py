@@ -155,7 +155,8 @@ def test_every_batch_of_a_batch_controlled_segmentation_loader():
 
 
 def test_rsna_box_masks_round_trip(tmp_path):
-    from cxr_nb.data.datasets import load_phantom, write_box_masks
+    from cxr_nb.data.datasets import load_phantom
+    from cxr_nb.data.files import write_box_masks
     from cxr_nb.boxes import boxes_to_mask
     df = load_phantom("rsna", n=10, size=64, seed=3, root=tmp_path / "rsna", positive_frac=0.7)
     assert df.label.sum() >= 3

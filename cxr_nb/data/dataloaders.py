@@ -24,7 +24,8 @@ import pandas as pd
 from PIL import Image
 
 from ..io import CXRReadError, PILCXR
-from .datasets import _probe_image, read_mask
+from .datasets import read_mask
+from .files import probe_image
 from .splits import check_no_leakage, patient_split
 from ..checks import check_columns, check_int
 
@@ -79,7 +80,7 @@ def _image_hw(row) -> tuple:
     "The image's (height, width): from the frame when probed, else from the file header."
     h, w = row.get("height"), row.get("width")
     if h is None or w is None or pd.isna(h) or pd.isna(w):
-        h, w, reason = _probe_image(row["path"])
+        h, w, reason = probe_image(row["path"])
         if reason: raise CXRReadError(row["path"], reason)
     return int(h), int(w)
 
