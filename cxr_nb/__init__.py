@@ -4,7 +4,7 @@ Modules:
 
 - `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
-- `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
+- `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, operating points, and learner builders for the networks of `cxr_nb.classify.nets`.
 - `cxr_nb.data.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.data.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
 - `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding and the brightness levels of Yang et al.; `cxr_nb.data.cache` runs them once per film into an on-disk cache.
