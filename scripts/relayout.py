@@ -47,7 +47,7 @@ MOVES = {
 }
 MOVED = {old: new for old, (new, _, _) in MOVES.items() if old != new}
 # Subpackages whose name is also an old module's name: `cxr_nb.classify.<sub>` is already new.
-PKG_SUBS = {"phantom": r"render|layouts", "classify": r"learner|runners|losses|models|nets|samplers"}
+PKG_SUBS = {"phantom": r"render|layouts|anatomy", "classify": r"learner|runners|losses|models|nets|samplers"}
 SUBPACKAGES = {
     "phantom": "Synthetic chest radiographs with exact truth (rendering) and folders of them in each data set's layout.",
     "data": "From files to batches: preprocessing and its cache, one DataFrame per data set, patient-level splits, DataLoaders.",
