@@ -22,7 +22,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['is_int', 'check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores',
-           'check_binary', 'check_same_length', 'check_unit_image', 'check_columns', 'read_table',
+           'check_binary', 'check_same_length', 'check_unit_image', 'check_columns', 'check_frame', 'read_table',
            'check_unique_labels', 'fresh_dir', 'check_new_file']
 
 # %% ../nbs/01_checks.ipynb #167bba2e
@@ -173,6 +173,15 @@ def check_columns(df, # the frame given
     if missing:
         raise ValueError(f"{_where(fn)}{what} has no column(s) {missing}; its columns: {list(df.columns)}")
     return df
+
+def check_frame(df, # the frame given
+                need:Sequence[str]=("path",), # columns it must hold
+                what:str="df", # its name, for the message
+               ) -> pd.DataFrame:
+    "`df` when it is a DataFrame holding the `need` columns; a `TypeError` for anything but a DataFrame, else `check_columns`' ValueError."
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame (a loader's frame), got {type(df).__name__}")
+    return check_columns(df, need, what)
 
 def read_table(path, # a CSV file
                required:Sequence[str]=(), # columns the caller needs

@@ -27,8 +27,8 @@ from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 from .checks import check_choice, check_int
 
 # %% auto #0
-__all__ = ['CXRReadError', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset', 'parse_dicom_age',
-           'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
+__all__ = ['CXRReadError', 'umask_mode', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset',
+           'parse_dicom_age', 'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
 # %% ../nbs/00_io.ipynb #7e7530e5
 class CXRReadError(Exception):
@@ -45,6 +45,11 @@ class CXRReadError(Exception):
 
 # %% ../nbs/00_io.ipynb #70cd5c2e
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a plain open() would give 0666 & ~umask
+
+def umask_mode(mode:int=0o666, # the permissions asked for: 0o666 for a file, 0o777 for a folder
+              ) -> int:
+    "The permissions a plain `open()` or `mkdir()` would give: `mode` without the process's umask bits (`mkstemp`/`mkdtemp` give 0600/0700)."
+    return mode & ~_UMASK
 
 @contextmanager
 def atomic_write(path, # the final file (its folder must exist)
@@ -67,7 +72,7 @@ def atomic_write(path, # the final file (its folder must exist)
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -14,8 +14,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/classify.learner.html.md"""
 # %% auto #0
 __all__ = ['EQ7_AVERAGES', 'binary_focal_loss', 'FocalLoss', 'AlphaFocalLossFlat', 'class_weights', 'weighted_ce_loss',
            'positive_weights', 'multilabel_bce', 'batch_control_dls', 'OperatingPoint', 'threshold_for_target',
-           'model_learner', 'cxr_learner', 'binary_epoch_metrics', 'batch_control_batches', 'BatchControlSampler',
-           'BatchControlDL']
+           'model_learner', 'cxr_learner', 'binary_epoch_metrics']
 
 # %% ../../nbs/40_classify.learner.ipynb #17bc0bf4
 import math
@@ -42,6 +41,7 @@ from fastai.vision.learner import _default_meta, model_meta
 from fastcore.meta import delegates
 
 from ..pretrained import IN_WHEEL, note_weights
+from ..data.dataloaders import BatchControlDL
 from .nets import OWN_ARCHS, cxr_vision_model, densenet40, densenet53, densenet64, small_cnn, small_cnn_hp  # noqa: F401 (OWN_ARCHS, built by name)
 
 # %% ../../nbs/40_classify.learner.ipynb #4d69d60c
@@ -168,10 +168,6 @@ def multilabel_bce(
     "fastai multi-label BCE loss (sigmoid activation), with optional per-label positive weights."
     if pos_weight is not None: pos_weight = torch.as_tensor(pos_weight, dtype=torch.float32)
     return BCEWithLogitsLossFlat(pos_weight=pos_weight, thresh=thresh)
-
-# %% ../../nbs/40_classify.learner.ipynb #a07d6686
-from ..data.dataloaders import _Stream, batch_control_batches, BatchControlSampler, BatchControlDL  # noqa: F401 (moved; importable from here)
-_all_ = ["batch_control_batches", "BatchControlSampler", "BatchControlDL"]
 
 # %% ../../nbs/40_classify.learner.ipynb #debb9896
 def _train_labels(dls: DataLoaders, positive) -> np.ndarray:

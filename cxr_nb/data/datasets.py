@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import OutputError, _UMASK, atomic_write, find_dataset, read_cxr
+from ..io import OutputError, atomic_write, find_dataset, read_cxr, umask_mode
 from ..boxes import mask_to_boxes
 from .files import check_images
 from ..vocab import JSRT_STRUCTURES, NIH_FINDINGS
@@ -561,7 +561,7 @@ def load_phantom(layout: str = "jsrt", # one of PHANTOM_LAYOUTS
         try:
             getattr(_layouts, f"write_{layout}_layout")(part, n, seed=seed, size=size, **writer_kwargs)
             with atomic_write(part / "phantom.json", "w") as fh: json.dump(params, fh)
-            os.chmod(part, 0o777 & ~_UMASK)  # mkdtemp's 0700 would make the set private
+            os.chmod(part, umask_mode(0o777))  # mkdtemp's 0700 would make the set private
             os.replace(part, root)  # onto a missing or empty folder
         except BaseException as e:
             shutil.rmtree(part, ignore_errors=True)

@@ -19,13 +19,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 import ipywidgets as W
 
-from ..classify.learner import BatchControlSampler
-from ..checks import check_binary
+from ..data.dataloaders import BatchControlSampler
+from ..checks import check_binary, check_frame
 from ..io import read_cxr
 from ..evaluate.metrics import auc_from_operating_points, fpr, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import resize_pad_mask
-from .widgets import Explorer, _check_frame, explorers_live, row_masks, static_figure
+from .widgets import Explorer, explorers_live, row_masks, static_figure
 
 # %% auto #0
 __all__ = ['OUTCOMES', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial_rates', 'plot_batches', 'plot_scheme_points',
@@ -69,7 +69,7 @@ def sampler_batches(labels, # 0/1 label of every training image
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #16252a4a
 def _trial_table(trials) -> pd.DataFrame:
-    t = _check_frame(trials, ("scheme", "tpr"), "trials")
+    t = check_frame(trials, ("scheme", "tpr"), "trials")
     if "fpr" not in t.columns:
         if "tnr" not in t.columns: raise ValueError(f"trials needs an 'fpr' or a 'tnr' column; columns: {list(t.columns)}")
         t = t.assign(fpr=1 - t["tnr"].astype(float))
@@ -95,7 +95,7 @@ def trial_rates(arms: Mapping, # scheme -> `ExperimentResult` (or its prediction
     rows = []
     for scheme, res in arms.items():
         p = getattr(res, "predictions", res)
-        _check_frame(p, ("target", "pred"), f"predictions of {scheme!r}")
+        check_frame(p, ("target", "pred"), f"predictions of {scheme!r}")
         vocab = list(getattr(res, "vocab", None) or [c[5:] for c in p.columns if str(c).startswith("prob_")])
         pos = len(vocab) - 1 if positive is None else vocab.index(positive) if positive in vocab else None
         if pos is None: raise ValueError(f"{scheme!r}: no class {positive!r} among {vocab}")
@@ -110,7 +110,7 @@ def plot_batches(batches: pd.DataFrame, # from `sampler_batches`
                  ax=None, title: str | None = None,
                 ) -> Figure:
     "One row per batch, one cell per image: red positive, blue negative, the positive count at the right."
-    b = _check_frame(batches, ("batch", "slot", "label"), "batches")
+    b = check_frame(batches, ("batch", "slot", "label"), "batches")
     grid = b.pivot(index="batch", columns="slot", values="label").to_numpy(float)
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(1.2 + 0.45 * grid.shape[1], 9), 0.8 + 0.32 * grid.shape[0])); plt.close(fig)
@@ -236,7 +236,7 @@ OUTCOMES = ("all", "errors", "FN", "FP", "TP", "TN")
 def _prediction_frame(preds, positive=None) -> tuple:
     "(predictions frame, class names, index of the positive class) of an ExperimentResult or a predictions frame."
     p = getattr(preds, "predictions", preds)
-    _check_frame(p, ("target",), "predictions")
+    check_frame(p, ("target",), "predictions")
     vocab = list(getattr(preds, "vocab", None) or [c[len("prob_"):] for c in p.columns if str(c).startswith("prob_")])
     if not vocab: raise ValueError(f"predictions have no prob_<class> columns; columns: {list(p.columns)}")
     if positive is None: pos = len(vocab) - 1
@@ -276,7 +276,7 @@ def _source_row(case: pd.Series, df: pd.DataFrame | None) -> pd.DataFrame:
     if df is None:
         if "path" not in case.index: raise ValueError("the predictions have no 'path' column: pass df= (the frame trained on)")
         return case.to_frame().T
-    _check_frame(df)
+    check_frame(df)
     if "row" in case.index and case["row"] in df.index:
         return df.loc[[case["row"]]]
     if "path" in case.index:

@@ -26,7 +26,7 @@ import ipywidgets as W
 
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
-from ..checks import check_binary
+from ..checks import check_binary, check_frame
 from ..io import CXRReadError, read_cxr
 from ..evaluate.metrics import accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
@@ -130,20 +130,13 @@ class Explorer(W.VBox):
         raise NotImplementedError
 
 # %% ../../nbs/60_explore.widgets.ipynb #2387af22
-from ..checks import check_columns
-
-def _check_frame(df, need=("path",), what="df") -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame (a loader's frame), got {type(df).__name__}")
-    return check_columns(df, need, what)  # the package's one column check (ValueError naming the missing ones)
-
 def _finding_columns(df: pd.DataFrame) -> list:
     return [c for c in NIH_FINDINGS if c in df.columns]
 
 def label_choices(df: pd.DataFrame, # a loader's frame
                  ) -> list:
     "What `filter_frame(label=...)` accepts: the values of `label`, else the 0/1 finding columns (NIH)."
-    _check_frame(df, ())
+    check_frame(df, ())
     if "label" in df.columns:
         return sorted(df["label"].dropna().unique().tolist(), key=str)
     return _finding_columns(df)
@@ -154,7 +147,7 @@ def filter_frame(df: pd.DataFrame, # a loader's frame
                  patient: str | None = None, # part of a `patient_id` (case-insensitive); None or "": all
                 ) -> pd.DataFrame:
     "The rows of `df` with that label, split and patient."
-    _check_frame(df, ())
+    check_frame(df, ())
     keep = pd.Series(True, index=df.index)
     if label is not None:
         if "label" in df.columns:
@@ -283,7 +276,7 @@ def plot_radiographs(df: pd.DataFrame, # a loader's frame (or a filtered part of
                      **kwargs, # passed to `plot_radiograph`
                     ) -> Figure:
     "The first `n` rows side by side: the radiograph viewer's static figure."
-    _check_frame(df)
+    check_frame(df)
     if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
     rows = df.head(n)
     if len(rows) == 0: raise ValueError("plot_radiographs: the frame has no rows (filtered to nothing?)")
@@ -302,7 +295,7 @@ class RadiographViewer(Explorer):
     dpi = 100
     def __init__(self, df: pd.DataFrame, title: str | None = None, header_rows: int = 40):
         super().__init__()
-        self.df, self.header_rows, self._cache = _check_frame(df), header_rows, {}
+        self.df, self.header_rows, self._cache = check_frame(df), header_rows, {}
         # options are (text, value) pairs; "all" is a string of its own (a None value shows as an empty box)
         opt = lambda vals: [("all", _ALL)] + [(str(v), v) for v in vals]
         self.label = W.Dropdown(options=opt(label_choices(df)), value=_ALL, description="label")
@@ -390,7 +383,7 @@ def radiograph_viewer(df: pd.DataFrame, # a loader's frame (`path`; optional lab
                       n_static: int = 4, # cases in the static figure
                      ):
     "Browse a loader's frame: filters, window, equalisation, masks and boxes, the file's header (static: the first cases)."
-    _check_frame(df)
+    check_frame(df)
     if not explorers_live(static):
         return static_figure(plot_radiographs(df, n=n_static))
     return RadiographViewer(df, title=title)
