@@ -72,6 +72,7 @@ NAME_MOVES = {
         "TXV_STATS", "DENSENET_STEMS", "REDUCTION_READINGS", "ATTENTION_VARIANTS", "MASK_POOLING", "FEATURE_ACTIVATIONS", "OWN_ARCHS", "WheelBody", "txv_weights_file", "cxr_vision_model", "DenseNetBC", "densenet40", "densenet64", "densenet53", "count_parameters", "MultiScaleSpatialAttention", "MaskWeighting", "CXRIRNet", "small_cnn", "HighPass", "small_cnn_hp")},
     **{("classify.learner", n): "data.dataloaders" for n in (
         "batch_control_batches", "BatchControlSampler", "BatchControlDL", "_Stream")},
+    ("explore.widgets", "image_header"): "io",
     **{("seg.segmenter", n): "data.dataloaders" for n in (
         "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
     **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},

@@ -27,7 +27,7 @@ import ipywidgets as W
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
 from ..checks import check_binary, check_frame
-from ..io import CXRReadError, read_cxr
+from ..io import CXRReadError, image_header, read_cxr
 from ..evaluate.metrics import accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import clahe, equalize_hist, percentile_window, window
@@ -35,8 +35,8 @@ from ..vocab import NIH_FINDINGS
 
 # %% auto #0
 __all__ = ['WIDGETS_ENV', 'EQUALIZE', 'explorers_live', 'static_figure', 'Explorer', 'label_choices', 'filter_frame',
-           'prepare_view', 'row_masks', 'row_boxes', 'image_header', 'plot_radiograph', 'plot_radiographs',
-           'RadiographViewer', 'radiograph_viewer', 'operating_point', 'plot_operating_point', 'OperatingPointExplorer',
+           'prepare_view', 'row_masks', 'row_boxes', 'plot_radiograph', 'plot_radiographs', 'RadiographViewer',
+           'radiograph_viewer', 'operating_point', 'plot_operating_point', 'OperatingPointExplorer',
            'operating_point_explorer']
 
 # %% ../../nbs/60_explore.widgets.ipynb #2fa7fe65
@@ -216,35 +216,6 @@ def row_boxes(row: pd.Series, # one row of a loader's frame (`boxes`, optional `
     for lab, b in zip(labels, boxes):
         out.setdefault(str(lab), []).append(tuple(float(v) for v in b))
     return out
-
-# %% ../../nbs/60_explore.widgets.ipynb #e143570d
-def _header_value(el, max_len: int) -> str:
-    if el.VR == "SQ":
-        return f"<sequence of {len(el.value)} item(s)>"
-    v = str(el.value)
-    return v if len(v) <= max_len else v[:max_len - 1] + "…"
-
-def image_header(path, # a radiograph file
-                 max_len: int = 64, # longer values are cut
-                ) -> pd.DataFrame:
-    "The DICOM header as a table (tag, keyword, VR, value; pixel data left out), or a raster file's `read_cxr` metadata."
-    from cxr_nb import io as cio
-    path = cio._check_file(path)
-    if cio._has_dicm_preamble(path) or path.suffix.lower() in cio._DICOM_EXTS or cio._may_be_raw_dicom(path):
-        import pydicom
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except Exception as e:
-            raise CXRReadError(path, f"cannot read the DICOM header ({type(e).__name__}: {e})") from None
-        if len(ds) == 0 or not any(k in ds for k in cio._DICOM_SIGNS):
-            raise CXRReadError(path, "not a DICOM file (no image attributes in its header)")
-        rows = [dict(tag=f"({el.tag.group:04X},{el.tag.element:04X})", keyword=el.keyword or el.name, VR=el.VR,
-                     value=_header_value(el, max_len))
-                for el in [*getattr(ds, "file_meta", []), *ds] if el.tag != 0x7FE00010]
-        return pd.DataFrame(rows, columns=["tag", "keyword", "VR", "value"])
-    _, meta = read_cxr(path)
-    return pd.DataFrame([dict(tag="", keyword=k, VR="", value=str(v)) for k, v in meta.items()],
-                        columns=["tag", "keyword", "VR", "value"])
 
 # %% ../../nbs/60_explore.widgets.ipynb #17248335
 def _title(row: pd.Series) -> str:
