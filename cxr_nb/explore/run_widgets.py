@@ -28,9 +28,9 @@ from ..data.preprocess import resize_pad_mask
 from .widgets import Explorer, explorers_live, row_masks, static_figure
 
 # %% auto #0
-__all__ = ['OUTCOMES', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial_rates', 'plot_batches', 'plot_scheme_points',
-           'plot_batch_control', 'BatchControlExplorer', 'batch_control_explorer', 'rank_predictions', 'case_view',
-           'plot_case', 'plot_predictions', 'PredictionBrowser', 'prediction_browser']
+__all__ = ['OUTCOME_FILTERS', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial_rates', 'plot_batches',
+           'plot_scheme_points', 'plot_batch_control', 'BatchControlExplorer', 'batch_control_explorer',
+           'rank_predictions', 'case_view', 'plot_case', 'plot_predictions', 'PredictionBrowser', 'prediction_browser']
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #fa0f974d
 _PAPER_SCHEMES = {6: "P100", 5: "P83", 4: "P66", 3: "P50", 2: "P33", 1: "P17"}  # Chang & Huang, batch size 6
@@ -231,7 +231,7 @@ def batch_control_explorer(labels, # 0/1 label of every training image
     return BatchControlExplorer(labels, bs, k, trials, n_batches, seed, title=title)
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #cf79e68f
-OUTCOMES = ("all", "errors", "FN", "FP", "TP", "TN")
+OUTCOME_FILTERS = ("all", "errors", "FN", "FP", "TP", "TN")  # what the prediction browser shows; the outcomes themselves: `cxr_nb.boxes.OUTCOMES`
 
 def _prediction_frame(preds, positive=None) -> tuple:
     "(predictions frame, class names, index of the positive class) of an ExperimentResult or a predictions frame."
@@ -249,13 +249,13 @@ def _prediction_frame(preds, positive=None) -> tuple:
 
 def rank_predictions(preds, # an `ExperimentResult` or its predictions frame (target, prob_<class>...)
                      by: str = "loss", # "loss" (most wrong first), "confidence" (most confident first) or "prob"
-                     outcome: str = "all", # one of OUTCOMES: "all", "errors" (FN and FP), "FN", "FP", "TP", "TN"
+                     outcome: str = "all", # one of OUTCOME_FILTERS: "all", "errors" (FN and FP), "FN", "FP", "TP", "TN"
                      threshold: float = 0.5, # positive when prob >= threshold
                      positive=None, # the positive class (default: the last one)
                     ) -> pd.DataFrame:
     "Held-out predictions with prob, truth, outcome, loss and confidence, filtered to an outcome and sorted."
     if by not in ("loss", "confidence", "prob"): raise ValueError(f"by must be 'loss', 'confidence' or 'prob', got {by!r}")
-    if outcome not in OUTCOMES: raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    if outcome not in OUTCOME_FILTERS: raise ValueError(f"outcome must be one of {OUTCOME_FILTERS}, got {outcome!r}")
     p, vocab, pos = _prediction_frame(preds, positive)
     prob = p[f"prob_{vocab[pos]}"].astype(float).to_numpy()
     if ((prob < 0) | (prob > 1) | np.isnan(prob)).any():
@@ -357,7 +357,7 @@ class PredictionBrowser(Explorer):
         self._views = {}
         self.by = W.Dropdown(options=[("loss (most wrong first)", "loss"), ("confidence", "confidence"),
                                       ("probability", "prob")], value=by, description="sort by")
-        self.outcome = W.ToggleButtons(options=list(OUTCOMES), value=outcome, description="show")
+        self.outcome = W.ToggleButtons(options=list(OUTCOME_FILTERS), value=outcome, description="show")
         self.threshold = W.FloatSlider(value=threshold, min=0, max=1, step=0.01, description="threshold",
                                        continuous_update=False)
         self.case = W.IntSlider(min=0, max=0, description="case", continuous_update=False)
