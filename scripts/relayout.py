@@ -73,6 +73,8 @@ NAME_MOVES = {
     **{("classify.learner", n): "data.dataloaders" for n in (
         "batch_control_batches", "BatchControlSampler", "BatchControlDL", "_Stream")},
     ("explore.widgets", "image_header"): "io",
+    **{("evaluate.metrics", n): "evaluate.published" for n in (
+        "clopper_pearson", "difference_interval", "published_confusion", "published_intervals")},
     **{("seg.segmenter", n): "data.dataloaders" for n in (
         "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
     **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},

@@ -7,10 +7,10 @@ Docs: https://cxr-nb.github.io/cxr_nb/evaluate.metrics.html.md"""
 
 # %% auto #0
 __all__ = ['tpr', 'check_same_length', 'binary_counts', 'accuracy', 'precision', 'recall', 'tnr', 'fpr', 'f1', 'confusion_matrix',
-           'roc_auc', 'roc_curve', 'per_class_auc', 'macro_auc', 'BootstrapCI', 'bootstrap_ci', 'binary_report',
-           'per_class_auc_ci', 'coefficient_of_variation', 'runs_table', 'f1_cv', 'auc_from_operating_points',
-           'run_rates', 'cases_trials_ci', 'epoch_mean', 'epoch_mean_vs_heldout', 'paper_vs_run', 'clopper_pearson',
-           'difference_interval', 'published_confusion', 'published_intervals', 'precision_recall_curve']
+           'roc_auc', 'roc_curve', 'precision_recall_curve', 'per_class_auc', 'macro_auc', 'Estimate', 'BootstrapCI',
+           'bootstrap_ci', 'binary_report', 'per_class_auc_ci', 'coefficient_of_variation', 'runs_table', 'f1_cv',
+           'auc_from_operating_points', 'run_rates', 'cases_trials_ci', 'epoch_mean', 'epoch_mean_vs_heldout',
+           'paper_vs_run']
 
 # %% ../../nbs/50_evaluate.metrics.ipynb #3f81d952
 from typing import Callable, NamedTuple, Sequence
@@ -128,6 +128,18 @@ def roc_curve(y_true, # true labels 0/1
     f, r, th = _sk_roc_curve(t, s, drop_intermediate=False)
     return pd.DataFrame(dict(fpr=f, tpr=r, threshold=th))
 
+# %% ../../nbs/50_evaluate.metrics.ipynb #9adc187b
+def precision_recall_curve(y_true, # true labels 0/1
+                           y_score, # score of the positive class
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Precision, recall and threshold at every distinct score (predict positive when score >= threshold), highest threshold first."
+    t = check_binary(y_true, "y_true"); s = np.asarray(y_score, dtype=float)
+    if s.shape != t.shape: raise ValueError(f"y_true and y_score differ in shape: {t.shape} vs {s.shape}")
+    if t.sum() == 0: raise ValueError("precision_recall_curve: y_true has no positive case")
+    thr = np.unique(s)[::-1]
+    tp = np.array([(t[s >= x] == 1).sum() for x in thr]); pp = np.array([(s >= x).sum() for x in thr])
+    return tp / pp, tp / t.sum(), thr
+
 # %% ../../nbs/50_evaluate.metrics.ipynb #49260033
 def _one_hot(y: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(y), k), dtype=int)
@@ -165,12 +177,30 @@ def macro_auc(y_true, y_score, labels: Sequence | None = None) -> tuple[float, i
     return (float(df.auc[df.defined].mean()) if n else float("nan")), n
 
 # %% ../../nbs/50_evaluate.metrics.ipynb #1b9ea25e
-class BootstrapCI(NamedTuple):
-    "A point estimate with its bootstrap confidence interval."
-    value: float  # the metric on the full data
-    low: float    # lower percentile bound
-    high: float   # upper percentile bound
-    n_valid: int  # resamples on which the metric was defined
+class Estimate(NamedTuple):
+    "A value with its confidence interval: a tuple `(value, low, high)` that prints as `0.86 [0.83, 0.89]`."
+    value: float  # the point estimate
+    low: float    # lower bound of the interval
+    high: float   # upper bound of the interval
+
+    def __format__(self, spec: str) -> str:
+        spec = spec or ".2f"
+        return f"{format(self.value, spec)} [{format(self.low, spec)}, {format(self.high, spec)}]"
+
+    def __str__(self) -> str: return format(self)
+
+    @classmethod
+    def from_row(cls, row) -> "Estimate":
+        "An `Estimate` from a table row (a dict or a `binary_report` row) with `value`, `ci_low` and `ci_high`."
+        return cls(float(row["value"]), float(row["ci_low"]), float(row["ci_high"]))
+
+class BootstrapCI(Estimate):
+    "An `Estimate` from the bootstrap, which also keeps on how many resamples the metric was defined (`n_valid`)."
+    n_valid: int = 0
+    def __new__(cls, value, low, high, n_valid: int = 0):
+        self = super().__new__(cls, value, low, high)
+        self.n_valid = int(n_valid)
+        return self
 
 def _resample_indices(rng: np.random.Generator, y: np.ndarray, stratify: bool, groups) -> np.ndarray:
     "One bootstrap resample of row indices (by rows or by groups, optionally stratified)."
@@ -483,7 +513,7 @@ def paper_vs_run(rows: Sequence[dict], # dicts with metric, published, ours (flo
         if "metric" not in r or "ours" not in r:
             raise ValueError(f"row {i} needs at least 'metric' and 'ours', got {sorted(r)}")
         ours = r["ours"]
-        if isinstance(ours, BootstrapCI):
+        if isinstance(ours, Estimate):
             val, lo, hi = ours.value, ours.low, ours.high
         elif isinstance(ours, (tuple, list)) and len(ours) == 3:
             val, lo, hi = (float(x) for x in ours)
@@ -496,105 +526,3 @@ def paper_vs_run(rows: Sequence[dict], # dicts with metric, published, ours (flo
         out.append({"metric": r["metric"], "published": pub, "ours": round(val, digits), "95% CI": ci,
                     "published in CI": inside, "data": r.get("data", ""), "note": r.get("note", "")})
     return pd.DataFrame(out).set_index("metric")
-
-# %% ../../nbs/50_evaluate.metrics.ipynb #03dbc5d9
-import warnings
-
-_f1_metric = f1  # `published_intervals` has an argument named f1
-
-def _check_level(level) -> float:
-    if not isinstance(level, (int, float)) or not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level!r}")
-    return float(level)
-
-def clopper_pearson(k: int, # successes (e.g. true positives)
-                    n: int, # trials (e.g. positives in the test set)
-                    level: float = 0.95, # coverage
-                   ) -> tuple[float, float]:
-    "Exact (Clopper-Pearson) confidence interval of the proportion k/n."
-    from scipy.stats import beta
-    n = check_int(n, "n", 1); k = check_int(k, "k", 0)
-    if k > n: raise ValueError(f"k must be <= n, got k={k}, n={n}")
-    a = (1 - _check_level(level)) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
-
-def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
-    p = k / n; d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d; h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return c - h, c + h
-
-def difference_interval(k1: int, n1: int, # first proportion k1/n1
-                        k2: int, n2: int, # second proportion k2/n2
-                        level: float = 0.95, # coverage
-                       ) -> tuple[float, float, float]:
-    "k1/n1 - k2/n2 with Newcombe's hybrid-score interval (independent samples): (difference, low, high)."
-    from scipy.stats import norm
-    for a, b, i in ((k1, n1, 1), (k2, n2, 2)):
-        check_int(b, f"n{i}", 1); check_int(a, f"k{i}", 0)
-        if a > b: raise ValueError(f"k{i} must be <= n{i}, got {a} > {b}")
-    z = float(norm.ppf(1 - (1 - _check_level(level)) / 2))
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = _wilson(k1, n1, z); l2, u2 = _wilson(k2, n2, z)
-    d = p1 - p2
-    return d, d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-
-def published_confusion(n_pos: int, # positives in the test set
-                        n_neg: int, # negatives in the test set
-                        recall: float, # published recall (sensitivity)
-                        precision: float, # published precision
-                        accuracy: float | None = None, # published accuracy, checked against the rebuilt counts
-                        digits: int = 3, # decimals the paper rounded to
-                       ) -> dict:
-    "The confusion matrix (tp, fp, tn, fn) behind published recall and precision on a test set of known size."
-    n_pos, n_neg = check_int(n_pos, "n_pos", 1), check_int(n_neg, "n_neg", 1)
-    for name, v in (("recall", recall), ("precision", precision), ("accuracy", accuracy)):
-        if v is not None and (not isinstance(v, (int, float)) or not 0 <= v <= 1):
-            raise ValueError(f"{name} must be a proportion in [0, 1], got {v!r}")
-    tol = 0.5 * 10 ** -digits + 1e-9
-    tp = round(recall * n_pos)
-    if abs(tp / n_pos - recall) > tol:
-        raise ValueError(f"recall={recall} is no k/{n_pos} rounded to {digits} decimals (nearest: {tp}/{n_pos} = {tp / n_pos:.4f})")
-    fits = [fp for fp in range(n_neg + 1) if tp + fp > 0 and abs(tp / (tp + fp) - precision) <= tol]
-    if not fits:
-        raise ValueError(f"precision={precision} is no {tp}/(tp + fp) for any fp in 0..{n_neg} (recall {recall} gives tp={tp})")
-    fp = fits[0]
-    out = dict(tp=tp, fp=fp, tn=n_neg - fp, fn=n_pos - tp)
-    if accuracy is not None and abs((out["tp"] + out["tn"]) / (n_pos + n_neg) - accuracy) > tol:
-        raise ValueError(f"accuracy={accuracy} does not match the counts rebuilt from recall and precision "
-                         f"({out}: accuracy {(out['tp'] + out['tn']) / (n_pos + n_neg):.4f})")
-    return out
-
-def published_intervals(n_pos: int, n_neg: int, # the test set
-                        accuracy: float, precision: float, recall: float, # the published numbers
-                        f1: float | None = None, # published F1 (its interval: bootstrap of the rebuilt cases)
-                        level: float = 0.95, n_boot: int = 2000, seed: int = 0,
-                       ) -> pd.DataFrame:
-    "Each published number with its count k/n and its sampling interval on a test set of that size."
-    c = published_confusion(n_pos, n_neg, recall, precision, accuracy)
-    rows = []
-    for name, pub, k, n in (("accuracy", accuracy, c["tp"] + c["tn"], n_pos + n_neg), ("precision", precision, c["tp"], c["tp"] + c["fp"]),
-                            ("recall", recall, c["tp"], n_pos)):
-        lo, hi = clopper_pearson(k, n, level)
-        rows.append(dict(metric=name, published=pub, count=f"{k}/{n}", ci_low=lo, ci_high=hi, method="exact binomial"))
-    if f1 is not None:
-        y = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
-        pred = np.r_[np.ones(c["tp"], int), np.zeros(c["fn"], int), np.ones(c["fp"], int), np.zeros(c["tn"], int)]
-        ci = bootstrap_ci(_f1_metric, y, pred, n_boot=n_boot, level=level, seed=seed, stratify=True)
-        if abs(ci.value - f1) > 0.0015:
-            warnings.warn(f"published F1 {f1} differs from the F1 of the rebuilt counts {ci.value:.4f}")
-        rows.append(dict(metric="f1", published=f1, count="", ci_low=ci.low, ci_high=ci.high, method="bootstrap of the rebuilt cases"))
-    out = pd.DataFrame(rows).set_index("metric")
-    out.attrs.update(counts=c, level=level)
-    return out
-
-def precision_recall_curve(y_true, # true labels 0/1
-                           y_score, # score of the positive class
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Precision, recall and threshold at every distinct score (predict positive when score >= threshold), highest threshold first."
-    t = check_binary(y_true, "y_true"); s = np.asarray(y_score, dtype=float)
-    if s.shape != t.shape: raise ValueError(f"y_true and y_score differ in shape: {t.shape} vs {s.shape}")
-    if t.sum() == 0: raise ValueError("precision_recall_curve: y_true has no positive case")
-    thr = np.unique(s)[::-1]
-    tp = np.array([(t[s >= x] == 1).sum() for x in thr]); pp = np.array([(s >= x).sum() for x in thr])
-    return tp / pp, tp / t.sum(), thr
