@@ -29,6 +29,7 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.metrics import Metric
 from fastai.torch_core import default_device, params
+from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
 from ..io import CXRReadError, OutputError, atomic_write
@@ -174,6 +175,7 @@ def _unet_splitter(model):
     if isinstance(net, (UNet, SegNet, PSPNet)): return [params(model)]
     return [params(net[0]), params(net[1:])]
 
+@delegates(seg_model, but=["n_classes"])
 def seg_learner(dls:DataLoaders, # e.g. from `memory_seg_dls` or `cxr_nb.data.dataloaders.segmentation_dls`
                 structures=("lungs", "heart"), # class names 1..n
                 arch:str="unet", # see `seg_model`
@@ -359,6 +361,7 @@ class Segmenter:
                                            **({} if threshold is None else {"threshold": threshold}))]
 
 # %% ../../nbs/30_seg.segmenter.ipynb #2be26192
+@delegates(seg_learner)
 def train_segmenter(train:pd.DataFrame, # rows to train on (`path` + mask columns)
                     valid:pd.DataFrame=None, # rows to validate on (None: no validation)
                     structures=("lungs", "heart"), # class names 1..n
@@ -383,8 +386,7 @@ def train_segmenter(train:pd.DataFrame, # rows to train on (`path` + mask column
                    ) -> tuple: # (Segmenter, Learner)
     "Train a U-Net segmenter on in-memory arrays with Adam(W), for a time budget, a number of epochs or of steps."
     if sum(b is not None for b in (minutes, epochs, steps)) != 1: raise ValueError("give exactly one of minutes, epochs and steps")
-    if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
-        raise ValueError(f"train_segmenter: steps must be an int >= 1, got {steps!r}")
+    if steps is not None: check_int(steps, "steps", 1, fn="train_segmenter")
     if low_res and minutes is None: raise ValueError("low_res needs a time budget (minutes)")
     if schedule not in ("one_cycle", "constant"): raise ValueError(f"schedule must be 'one_cycle' or 'constant', got {schedule!r}")
     sided = [s for s in structures if any(w in str(s) for w in ("left", "right"))]
