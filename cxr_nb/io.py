@@ -328,6 +328,7 @@ def _first_window(ds:pydicom.Dataset) -> tuple|None:
         return None
     return wc, ww
 
+# %% ../nbs/00_io.ipynb #7de1f79e
 def _dicom_to_float(path:Path, ds:pydicom.Dataset, apply_voi:bool, no_window:str, frame:int|None) -> tuple:
     "Stored DICOM pixels -> float32 [0, 1] with bone bright, and a note on how it was normalised."
     from pydicom.pixels import apply_modality_lut, apply_color_lut

@@ -40,6 +40,7 @@ from fastai.vision.augment import Normalize
 from fastai.vision.learner import _default_meta, model_meta
 from fastcore.meta import delegates
 
+from ..checks import is_int
 from ..pretrained import IN_WHEEL, note_weights
 from ..data.dataloaders import BatchControlDL
 from .nets import OWN_ARCHS, cxr_vision_model, densenet40, densenet53, densenet64, small_cnn, small_cnn_hp  # noqa: F401 (OWN_ARCHS, built by name)
@@ -301,7 +302,7 @@ def binary_epoch_metrics(pos_label: int = 1, # index of the positive class in th
                         ) -> list:
     "fastai metrics accuracy, precision, recall, f1 of class `pos_label` (0 where undefined, no sklearn warning)."
     import sklearn.metrics as skm
-    if isinstance(pos_label, bool) or not isinstance(pos_label, (int, np.integer)) or pos_label < 0:
+    if not is_int(pos_label) or pos_label < 0:
         raise ValueError(f"binary_epoch_metrics: pos_label must be a class index >= 0, got {pos_label!r}")
     from fastai.metrics import accuracy, skm_to_fastai
     kw = dict(pos_label=int(pos_label), average="binary", zero_division=0)

@@ -25,7 +25,7 @@ import torchvision
 from fastai.vision.learner import _default_meta, add_head, create_body, model_meta
 from fastai.callback.hook import num_features_model
 
-from ..checks import check_int
+from ..checks import check_int, is_int
 from ..pretrained import IN_WHEEL, note_weights, pretrained_state_dict
 
 # %% ../../nbs/42_classify.nets.ipynb #cc32a278
@@ -154,7 +154,7 @@ class DenseNetBC(nn.Module):
     ):
         super().__init__()
         for name, v in (("n_blocks", n_blocks), ("n_layers", n_layers), ("growth_rate", growth_rate), ("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ValueError(f"DenseNetBC: {name} must be a positive integer, got {v!r}")
         if not 0 < reduction <= 1: raise ValueError(f"DenseNetBC: reduction must be in (0, 1], got {reduction!r}")
         if not 0 <= drop_rate < 1: raise ValueError(f"DenseNetBC: drop_rate must be in [0, 1), got {drop_rate!r}")
@@ -250,6 +250,7 @@ class MultiScaleSpatialAttention(nn.Module):
         self.attention_map = a.detach()
         return x * a
 
+# %% ../../nbs/42_classify.nets.ipynb #3a65f934
 MASK_POOLING = ("fractional", "binary")
 
 class MaskWeighting(nn.Module):
@@ -311,6 +312,7 @@ def _n_features(body: nn.Module, n_in: int) -> int:
         raise ValueError(f"CXRIRNet: the backbone does not take a {n_in}-channel image: {err}")
     finally: body.train(was)
 
+# %% ../../nbs/42_classify.nets.ipynb #53dec994
 class CXRIRNet(nn.Module):
     "CXR-IRNet of Fang et al.: a backbone (DenseNet-121) behind multi-scale spatial attention, with mask feature weighting; forward(image, mask)."
     def __init__(self,

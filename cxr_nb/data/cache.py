@@ -157,6 +157,7 @@ def _cache_one(job) -> tuple:
     except OSError as e: return i, None, "output", (e.errno, e.strerror or str(e))
     return i, str(out), "computed", asdict(info)
 
+# %% ../../nbs/24_data.cache.ipynb #bd8cf588
 def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `path` column
                  cache_dir, # folder for the cached arrays (created if needed)
                  size: int|tuple[int, int]|None=256, # `resize_pad` target; None keeps each image's size
@@ -318,6 +319,7 @@ def _fill_shard(tmp, items: list, settings: dict) -> list:
     del arr
     return rows
 
+# %% ../../nbs/24_data.cache.ipynb #6dd2d19a
 def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `path` column
                  cache_dir, # folder of the store (created if needed)
                  size: int|tuple[int, int]=256, # `resize_pad` target (every image of a shard has this size)
@@ -335,8 +337,7 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
     "`cache_images` for large sets: one memory-mapped `.npy` per `shard_size` images, built in parallel, finished shards reused."
     if dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be one of {list(_CACHE_DTYPES)}, got {dtype!r}")
     if size is None: raise ValueError("cache_shards needs a fixed size (a shard is one array); use cache_images for size=None")
-    if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
-        raise ValueError(f"shard_size must be an int >= 1, got {shard_size!r}")
+    check_int(shard_size, "shard_size", 1)
     df = _source_frame(sources).copy()
     cache_dir = check_writable(cache_dir, "cache_shards")
     settings = dict(size=list(target_size(size)), window=list(window) if isinstance(window, (tuple, list)) else window,
@@ -384,7 +385,6 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
         for p, why in report[:10]: print(f"  skipped {p}: {why}")
         if len(report) > 10: print(f"  ... and {len(report) - 10} more (see df.attrs['cache_report'])")
     return df
-
 
 # %% ../../nbs/24_data.cache.ipynb #0e7271ef
 def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)

@@ -27,7 +27,7 @@ from ..io import CXRReadError, PILCXR
 from .datasets import read_mask
 from .files import probe_image
 from .splits import check_no_leakage, patient_split
-from ..checks import check_columns, check_int
+from ..checks import check_columns, check_int, is_int
 
 _log = logging.getLogger(__name__)
 
@@ -473,7 +473,7 @@ def memory_seg_dls(train:tuple, # (x, y) from `seg_arrays`
         if seed is not None: tdl.rng.seed(seed)
     else:
         if batch_control == "rand": k = None
-        elif isinstance(batch_control, (int, np.integer)) and not isinstance(batch_control, bool) and 0 <= batch_control <= bs:
+        elif is_int(batch_control) and 0 <= batch_control <= bs:
             k = int(batch_control)
         else: raise ValueError(f"memory_seg_dls: batch_control must be None, 'rand' or an int in 0..bs={bs}, got {batch_control!r}")
         if labels is None: labels = (train[1].flatten(1) > 0).any(1).to(torch.uint8).numpy()

@@ -415,6 +415,7 @@ def _label_csvs(root: Path) -> list:
                          "from the class folders and ignore the CSV")
     return [c for c, _ in good]
 
+# %% ../../nbs/21_data.datasets.ipynb #c11a5adf
 def load_pneumoconiosis(root, # folder with a CSV (path, ILO category, patient id) or one sub-folder per class
                         csv: str | bool = None, # the CSV's name in `root` (default: the only label *.csv there, if any); False: class folders only
                         check: str = "header", on_bad: str = "drop") -> pd.DataFrame:

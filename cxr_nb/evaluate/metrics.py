@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from ..checks import check_binary, check_int, check_labels, check_number, check_same_length, check_scores
+from ..checks import check_binary, check_int, is_int, check_labels, check_number, check_same_length, check_scores
 
 # %% ../../nbs/50_evaluate.metrics.ipynb #38fa5942
 def check_same_length(a: np.ndarray, b: np.ndarray, names: str = "y_true, y_pred"):
@@ -456,7 +456,7 @@ def epoch_mean(history: pd.DataFrame, # tidy per-epoch history: epoch (0-based),
                last: int, # last epoch, 1-based, inclusive (Yang et al.: 50)
               ) -> pd.Series:
     "Mean of `metric` over epochs `first`..`last` (1-based), per run (fold/trial) and over runs ('mean')."
-    if not (isinstance(first, (int, np.integer)) and isinstance(last, (int, np.integer)) and 1 <= first <= last):
+    if not (is_int(first) and is_int(last) and 1 <= first <= last):
         raise ValueError(f"epoch_mean: first and last must be 1-based epochs with 1 <= first <= last, got {first}, {last}")
     if metric not in history.columns or "epoch" not in history.columns:
         raise ValueError(f"history needs columns 'epoch' and {metric!r}; it has {list(history.columns)}")

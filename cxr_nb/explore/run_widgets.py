@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 import ipywidgets as W
 
 from ..data.dataloaders import BatchControlSampler
-from ..checks import check_binary, check_frame
+from ..checks import check_binary, check_frame, check_int, is_int
 from ..io import read_cxr
 from ..evaluate.metrics import auc_from_operating_points, fpr, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
@@ -40,8 +40,8 @@ def scheme_name(bs: int, # batch size
                ) -> str:
     "The paper's name of a scheme at batch size 6 (P100, P83, P66, P50, P33, P17), else P<100 k / bs, rounded>; or RAND."
     if k is None: return "RAND"
-    if not isinstance(bs, (int, np.integer)) or bs < 1: raise ValueError(f"bs must be an int >= 1, got {bs!r}")
-    if not isinstance(k, (int, np.integer)) or not 0 <= k <= bs: raise ValueError(f"k must be an int in 0..{bs} or None, got {k!r}")
+    check_int(bs, "bs", 1)
+    if not is_int(k) or not 0 <= k <= bs: raise ValueError(f"k must be an int in 0..{bs} or None, got {k!r}")
     if bs == 6 and k > 0: return _PAPER_SCHEMES[int(k)]  # the paper writes P66 for 4 of 6 (66.7 %) and P17 for 1 of 6
     return f"P{round(100 * k / bs)}"
 
@@ -61,7 +61,7 @@ def sampler_batches(labels, # 0/1 label of every training image
     "The batches a `BatchControlSampler` yields, tidy: batch, slot, index (into `labels`), label."
     y = check_binary(labels, "labels")
     for name, v, lo in (("bs", bs, 1), ("n_batches", n_batches, 1), ("epoch", epoch, 0)):
-        if not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_int(v, name, lo)
     sampler = BatchControlSampler(y, bs, k, steps=n_batches, seed=seed)
     for _ in range(epoch): iter(sampler)
     rows = [(b, j, i, int(y[i])) for b, batch in enumerate(iter(sampler)) for j, i in enumerate(batch)]
@@ -331,7 +331,7 @@ def plot_predictions(preds, # an `ExperimentResult` or its predictions frame
                      by: str = "loss", outcome: str = "all", threshold: float = 0.5, positive=None, # see `rank_predictions`
                     ) -> Figure:
     "The first `n` cases of `rank_predictions` side by side: the prediction browser's static figure."
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n", 1)
     _, _, pos = _prediction_frame(preds, positive)
     ranked = rank_predictions(preds, by, outcome, threshold, positive).head(n)
     if len(ranked) == 0:

@@ -26,7 +26,7 @@ import ipywidgets as W
 
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
-from ..checks import check_binary, check_frame
+from ..checks import check_binary, check_frame, check_int
 from ..io import CXRReadError, image_header, read_cxr
 from ..evaluate.metrics import accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
@@ -248,7 +248,7 @@ def plot_radiographs(df: pd.DataFrame, # a loader's frame (or a filtered part of
                     ) -> Figure:
     "The first `n` rows side by side: the radiograph viewer's static figure."
     check_frame(df)
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n", 1)
     rows = df.head(n)
     if len(rows) == 0: raise ValueError("plot_radiographs: the frame has no rows (filtered to nothing?)")
     fig, axs = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.9), squeeze=False)

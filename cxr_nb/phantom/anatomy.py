@@ -138,7 +138,7 @@ def _vessel_segments(rng, hilum, side, n_roots=7):
             stack.append((x1, y1, a + uniform(rng, -0.6, 0.6), L * uniform(rng, 0.6, 0.85), w * uniform(rng, 0.55, 0.75)))
     return segs
 
-
+# %% ../../nbs/12_phantom.anatomy.ipynb #8d4c176c
 def chest_anatomy(rng, view="PA", heart_scale=1.0):
     "Sample one patient's anatomy in canonical chest coordinates (x: lung half-width = 1, y: apex 0 .. costophrenic 1)."
     a = {}

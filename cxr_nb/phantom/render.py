@@ -109,7 +109,7 @@ def _coords(q, n, size):
     dx, dy = (xx + 0.5) * f - 0.5 - c[0], (yy + 0.5) * f - 0.5 - c[1]
     return (R[0, 0] * dx + R[1, 0] * dy) / sx, (R[0, 1] * dx + R[1, 1] * dy) / sy + 0.5
 
-
+# %% ../../nbs/10_phantom.render.ipynb #b452b8de
 def _render(a, q, size):
     "Attenuation map, structure masks and helpers for one phantom (before display mapping)."
     R, c, sx, sy = q["R"], q["c"], q["sx"], q["sy"]
@@ -197,7 +197,7 @@ def _render(a, q, size):
 
 _TEXT = {}
 
-
+# %% ../../nbs/10_phantom.render.ipynb #976e815a
 def _text_patch(txt, scale, thick):
     "Anti-aliased ink (float32 in [0,1]) of a short text, cached (OpenCV text rendering is slow)."
     key = (txt, scale, thick)
@@ -322,7 +322,7 @@ def _consolidation(rng, A, lung, ctx, q, size):
     A -= q["vessel"] * ctx["vessels"] * np.clip(field, 0, 1) * 0.8     # vessels vanish inside (silhouette)
     return (field > 0.5) & lung
 
-
+# %% ../../nbs/10_phantom.render.ipynb #68e5e176
 def _finding(name, rng, A, masks, ctx, q, size, side=None):
     "Draw one finding into the attenuation map `A` (in lung `side`, default a random one); returns its mask."
     lungs = masks["right_lung"] | masks["left_lung"]

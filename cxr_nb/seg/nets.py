@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checks import check_int, check_number
+from ..checks import check_int, check_number, is_int
 from ..pretrained import pretrained_state_dict
 
 # %% ../../nbs/32_seg.nets.ipynb #75fc42f0
@@ -100,7 +100,7 @@ class PSPNet(nn.Module):
             raise ValueError(f"{fn}: output_stride must be a power of 2, got {output_stride}")
         check_number(dropout, "dropout", 0, 1, fn=fn, high_open=True)
         if isinstance(bins, (str, bytes)) or not isinstance(bins, Sequence) or not bins or not all(
-                isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bins):
+                is_int(b) and b >= 1 for b in bins):
             raise ValueError(f"{fn}: bins must be a non-empty sequence of ints >= 1, got {bins!r}")
         ch = [width * 2 ** i for i in range(depth + 1)]
         self.n_down = min(depth, int(math.log2(output_stride)))

@@ -29,6 +29,7 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.metrics import Metric
 from fastai.torch_core import default_device, params
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
@@ -297,68 +298,75 @@ class Segmenter:
         model.to(device or default_device())
         return cls(model, s["structures"], s["size"], s["arch"], s["model_kwargs"], s["normalisation"], s["meta"])
 
-    def _prepare(self, item) -> tuple:
-        "(resized image, PadInfo, original (H, W)) of a path or an array."
-        img = read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else check_unit_image(item, "image", "Segmenter")
-        x, info = resize_pad(img, self.size)
-        return x, info, img.shape[:2]
+# %% ../../nbs/30_seg.segmenter.ipynb #aad9ac97
+@patch
+def _prepare(self: Segmenter, item) -> tuple:
+    "(resized image, PadInfo, original (H, W)) of a path or an array."
+    img = read_prepared(item, self.normalisation) if not isinstance(item, np.ndarray) else check_unit_image(item, "image", "Segmenter")
+    x, info = resize_pad(img, self.size)
+    return x, info, img.shape[:2]
 
-    def _logits(self, xs:np.ndarray) -> torch.Tensor:
-        "Logits of a batch of prepared images, timing the forward pass."
-        dev = next(self.model.parameters()).device
-        x = torch.from_numpy(xs[:, None]).to(dev).contiguous(memory_format=torch.channels_last)
-        self.model.eval()
-        t = time.perf_counter()
-        with torch.inference_mode(): out = self.model(x).float()
-        self.timing["forward_s"] += time.perf_counter() - t
-        self.timing["images"] += len(xs)
-        return out
+@patch
+def _logits(self: Segmenter, xs:np.ndarray) -> torch.Tensor:
+    "Logits of a batch of prepared images, timing the forward pass."
+    dev = next(self.model.parameters()).device
+    x = torch.from_numpy(xs[:, None]).to(dev).contiguous(memory_format=torch.channels_last)
+    self.model.eval()
+    t = time.perf_counter()
+    with torch.inference_mode(): out = self.model(x).float()
+    self.timing["forward_s"] += time.perf_counter() - t
+    self.timing["images"] += len(xs)
+    return out
 
-    def label_maps(self,
-                   items, # paths, a DataFrame with `path`, or float arrays in [0, 1]
-                   bs:int=8, # batch size
-                   post:bool=True, # `postprocess` the label maps
-                   progress:bool=True, # show a progress bar
-                   on_bad:str="skip", # "skip" (warn, return None for that item) or "raise"
-                   threshold:float=None, # one-structure segmenters: label 1 where its probability >= threshold (None: argmax)
-                  ) -> list:
-        "uint8 label maps (0 background, i = structures[i-1]) at each image's own size."
-        check_int(bs, "bs", 1, fn="Segmenter.label_maps"); check_choice(on_bad, "on_bad", ("skip", "raise"), "Segmenter.label_maps")
-        items = _as_items(items)
-        if threshold is not None and (len(self.structures) != 1 or not 0 < threshold < 1):
-            raise ValueError(f"label_maps: threshold must be in (0, 1) and needs a one-structure segmenter, got {threshold!r} "
-                             f"for {self.structures}")
-        out = [None] * len(items)
-        batches = list(range(0, len(items), bs))
-        for b0 in (progress_bar(batches, leave=False) if progress and len(batches) > 1 else batches):
-            prep = []
-            for i in range(b0, min(b0 + bs, len(items))):
-                try: prep.append((i, *self._prepare(items[i])))
-                except CXRReadError as e:
-                    if on_bad == "raise": raise
-                    warnings.warn(f"segment: skipped {e}")
-            if not prep: continue
-            logits = self._logits(np.stack([p[1] for p in prep]))
-            for (i, _, info, hw), lg in zip(prep, logits):
-                (top, left), (h, w) = info.offset, (round(info.scale[0] * hw[0]), round(info.scale[1] * hw[1]))
-                lg = F.interpolate(lg[None, :, top:top + h, left:left + w], size=tuple(hw), mode="bilinear",
-                                   align_corners=False)[0]
-                lab = (lg.argmax(0) if threshold is None else lg.softmax(0)[1] >= threshold).to(torch.uint8).cpu().numpy()
-                out[i] = postprocess(lab, self.structures) if post else lab
-        return out
+@patch
+def label_maps(self: Segmenter,
+               items, # paths, a DataFrame with `path`, or float arrays in [0, 1]
+               bs:int=8, # batch size
+               post:bool=True, # `postprocess` the label maps
+               progress:bool=True, # show a progress bar
+               on_bad:str="skip", # "skip" (warn, return None for that item) or "raise"
+               threshold:float=None, # one-structure segmenters: label 1 where its probability >= threshold (None: argmax)
+              ) -> list:
+    "uint8 label maps (0 background, i = structures[i-1]) at each image's own size."
+    check_int(bs, "bs", 1, fn="Segmenter.label_maps"); check_choice(on_bad, "on_bad", ("skip", "raise"), "Segmenter.label_maps")
+    items = _as_items(items)
+    if threshold is not None and (len(self.structures) != 1 or not 0 < threshold < 1):
+        raise ValueError(f"label_maps: threshold must be in (0, 1) and needs a one-structure segmenter, got {threshold!r} "
+                         f"for {self.structures}")
+    out = [None] * len(items)
+    batches = list(range(0, len(items), bs))
+    for b0 in (progress_bar(batches, leave=False) if progress and len(batches) > 1 else batches):
+        prep = []
+        for i in range(b0, min(b0 + bs, len(items))):
+            try: prep.append((i, *self._prepare(items[i])))
+            except CXRReadError as e:
+                if on_bad == "raise": raise
+                warnings.warn(f"segment: skipped {e}")
+        if not prep: continue
+        logits = self._logits(np.stack([p[1] for p in prep]))
+        for (i, _, info, hw), lg in zip(prep, logits):
+            (top, left), (h, w) = info.offset, (round(info.scale[0] * hw[0]), round(info.scale[1] * hw[1]))
+            lg = F.interpolate(lg[None, :, top:top + h, left:left + w], size=tuple(hw), mode="bilinear",
+                               align_corners=False)[0]
+            lab = (lg.argmax(0) if threshold is None else lg.softmax(0)[1] >= threshold).to(torch.uint8).cpu().numpy()
+            out[i] = postprocess(lab, self.structures) if post else lab
+    return out
 
-    def masks(self, label:np.ndarray) -> dict:
-        "A label map as {structure: bool mask}, plus `lungs` (union of the lung classes) when the lungs are split."
-        d = {s: label == i for i, s in enumerate(self.structures, start=1)}
-        if "lungs" not in d and any("lung" in s for s in d):
-            d["lungs"] = np.logical_or.reduce([m for s, m in d.items() if "lung" in s])
-        return d
+# %% ../../nbs/30_seg.segmenter.ipynb #ecc72d97
+@patch
+def masks(self: Segmenter, label:np.ndarray) -> dict:
+    "A label map as {structure: bool mask}, plus `lungs` (union of the lung classes) when the lungs are split."
+    d = {s: label == i for i, s in enumerate(self.structures, start=1)}
+    if "lungs" not in d and any("lung" in s for s in d):
+        d["lungs"] = np.logical_or.reduce([m for s, m in d.items() if "lung" in s])
+    return d
 
-    def segment(self, items, bs:int=8, post:bool=True, progress:bool=True, on_bad:str="skip", threshold:float=None) -> list:
-        "One dict {structure: bool mask at the image's own size} per item (None for unreadable files)."
-        return [None if lab is None else self.masks(lab)
-                for lab in self.label_maps(items, bs, post, progress, on_bad,
-                                           **({} if threshold is None else {"threshold": threshold}))]
+@patch
+def segment(self: Segmenter, items, bs:int=8, post:bool=True, progress:bool=True, on_bad:str="skip", threshold:float=None) -> list:
+    "One dict {structure: bool mask at the image's own size} per item (None for unreadable files)."
+    return [None if lab is None else self.masks(lab)
+            for lab in self.label_maps(items, bs, post, progress, on_bad,
+                                       **({} if threshold is None else {"threshold": threshold}))]
 
 # %% ../../nbs/30_seg.segmenter.ipynb #2be26192
 @delegates(seg_learner)
