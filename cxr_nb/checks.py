@@ -119,11 +119,8 @@ def check_scores(s, # scores or probabilities, one per case
     if bad.any(): raise ValueError(f"{_where(fn)}{name} holds {int(bad.sum())} NaN or infinite value(s)")
     return a
 
-def check_binary(y, # 0/1 labels (ints, 0/1 floats or bools)
-                 name:str, # the argument's name
-                 fn:str|None=None, # the function checking it
-                ) -> np.ndarray:
-    "`y` as a 1-D int array of 0/1, or a `ValueError` naming the argument and the values that are not 0 or 1."
+def check_binary(y, name:str, fn:str|None=None) -> np.ndarray:
+    "`y` (0/1 ints or floats, or bools) as a 1-D int array of 0/1; else a `ValueError` naming `name` (and `fn`) and the values that are not 0 or 1."
     a = np.asarray(y)
     if a.ndim != 1: raise ValueError(f"{_where(fn)}{name} must be 1-D, got shape {a.shape}")
     if a.dtype == bool: return a.astype(int)
