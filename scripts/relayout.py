@@ -6,7 +6,9 @@
     python scripts/relayout.py --check    # list what is left to rewrite, exit 1 if anything is
     python scripts/relayout.py --move     # (once, on main) git mv the notebooks, then rewrite
 
-Nothing here changes behaviour: a module keeps its code and gets a new dotted name.
+Nothing here changes behaviour: a module keeps its code and gets a new dotted name. Names that later left
+their module for another (NAME_MOVES) are imported from their new home: `from cxr_nb.<old> import a, b`
+lines are split per home module, and `cxr_nb.<old>.<name>` spellings are rewritten.
 """
 import argparse
 import json
@@ -146,6 +148,11 @@ _FROM_MOD = re.compile(r"^(?P<indent>[ \t]*)from cxr_nb\.(?P<mod>[\w.]+) import 
                        r"(?:\((?P<par>[^)]*)\)|(?P<items>[^\n()\\#]+?))(?P<tail>[ \t]*(?:#[^\n]*)?)$", re.M)
 
 
+# a moved name spelled with its old module, e.g. `cxr_nb.evaluate.metrics.fit_temperature` in prose or show_doc links
+_DOTTED = re.compile(r"\bcxr_nb\.(" + "|".join(sorted({re.escape(m) for m, _ in NAME_MOVES}, key=len, reverse=True)) + r")\.(\w+)\b"
+                     ) if NAME_MOVES else None
+
+
 def _split_names(m):
     """`from cxr_nb.evaluate.metrics import roc_auc, fit_temperature` -> one import line per home module."""
     mod = m["mod"]
@@ -182,7 +189,8 @@ def rewrite(text: str, suffix: str) -> str:
     text = _from_pkg_json(text) if suffix == ".ipynb" else _FROM_PKG.sub(_from_pkg, text)
     if not NAME_MOVES:
         return text
-    return _split_names_nb(text) if suffix == ".ipynb" else _FROM_MOD.sub(_split_names, text)
+    text = _split_names_nb(text) if suffix == ".ipynb" else _FROM_MOD.sub(_split_names, text)
+    return _DOTTED.sub(lambda m: f"cxr_nb.{NAME_MOVES[m[1], m[2]]}.{m[2]}" if (m[1], m[2]) in NAME_MOVES else m[0], text)
 
 
 def tracked_files():
