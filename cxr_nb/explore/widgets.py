@@ -23,6 +23,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 import ipywidgets as W
+from fastcore.basics import patch
 
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
@@ -293,61 +294,69 @@ class RadiographViewer(Explorer):
         self.rows = df
         self._refilter()
 
-    def _refilter(self, *_):
-        def f():
-            none = lambda v: None if isinstance(v, str) and v == _ALL else v
-            self.rows = filter_frame(self.df, none(self.label.value), none(self.split.value), self.patient.value)
-            with self._quiet():
-                self.case.max = max(len(self.rows) - 1, 0)
-                self.case.value = 0
-            self._new_case()
-        self._guard(f)
-
-    def current(self) -> pd.Series | None:
-        "The row on show (None when the filters leave no row)."
-        return self.rows.iloc[self.case.value] if len(self.rows) else None
-
-    def _image(self, row) -> np.ndarray:
-        p = str(row["path"])
-        if p not in self._cache:
-            self._cache = {p: read_cxr(p)[0]}  # keep one decoded file: the window sliders redraw it often
-        return self._cache[p]
-
-    def _new_case(self, *_):
-        if getattr(self, "_busy", False): return
-        def f():
-            row = self.current()
-            n = len(self.rows)
-            self.where.value = (f"{self.case.value + 1} of {n}: {Path(str(row['path'])).name}" if n
-                                else "<i>no case matches these filters</i>")
-            h = image_header(row["path"], max_len=40).head(self.header_rows) if n else pd.DataFrame()
-            h = h[[c for c in h.columns if (h[c].astype(str) != "").any()]]  # a PNG has no tags nor VRs
-            self.header.value = (f"<div style='font-size:85%'>{h.to_html(index=False, border=0, classes='cxr-header')}</div>"
-                                 if n else "")
-        self._guard(f)
-        self.redraw()
-
-    def auto_window(self):
-        "Set the window to the 1st-99th percentile of the image on show."
-        row = self.current()
-        if row is None: return
-        c, w = percentile_window(self._image(row), 1, 99)
+# %% ../../nbs/60_explore.widgets.ipynb #ffd47deb
+@patch
+def _refilter(self: RadiographViewer, *_):
+    def f():
+        none = lambda v: None if isinstance(v, str) and v == _ALL else v
+        self.rows = filter_frame(self.df, none(self.label.value), none(self.split.value), self.patient.value)
         with self._quiet():
-            self.width.value = min(max(w, self.width.min), 1.0)
-            self.center.value = c
-        self.redraw()
+            self.case.max = max(len(self.rows) - 1, 0)
+            self.case.value = 0
+        self._new_case()
+    self._guard(f)
 
-    def figure(self) -> Figure:
+@patch
+def current(self: RadiographViewer) -> pd.Series | None:
+    "The row on show (None when the filters leave no row)."
+    return self.rows.iloc[self.case.value] if len(self.rows) else None
+
+@patch
+def _image(self: RadiographViewer, row) -> np.ndarray:
+    p = str(row["path"])
+    if p not in self._cache:
+        self._cache = {p: read_cxr(p)[0]}  # keep one decoded file: the window sliders redraw it often
+    return self._cache[p]
+
+@patch
+def _new_case(self: RadiographViewer, *_):
+    if getattr(self, "_busy", False): return
+    def f():
         row = self.current()
-        if row is None:
-            fig, ax = plt.subplots(figsize=(4, 1)); plt.close(fig)
-            ax.text(0.5, 0.5, "no case matches these filters", ha="center", va="center"); ax.set_axis_off()
-            return fig
-        window_on = not (self.center.value == 0.5 and self.width.value >= 1.0)
-        return plot_radiograph(row, *((self.center.value, self.width.value) if window_on else (None, None)),
-                               equalize=self.equalize.value, masks=self.masks.value, boxes=self.boxes.value,
-                               image=self._image(row))
+        n = len(self.rows)
+        self.where.value = (f"{self.case.value + 1} of {n}: {Path(str(row['path'])).name}" if n
+                            else "<i>no case matches these filters</i>")
+        h = image_header(row["path"], max_len=40).head(self.header_rows) if n else pd.DataFrame()
+        h = h[[c for c in h.columns if (h[c].astype(str) != "").any()]]  # a PNG has no tags nor VRs
+        self.header.value = (f"<div style='font-size:85%'>{h.to_html(index=False, border=0, classes='cxr-header')}</div>"
+                             if n else "")
+    self._guard(f)
+    self.redraw()
 
+@patch
+def auto_window(self: RadiographViewer):
+    "Set the window to the 1st-99th percentile of the image on show."
+    row = self.current()
+    if row is None: return
+    c, w = percentile_window(self._image(row), 1, 99)
+    with self._quiet():
+        self.width.value = min(max(w, self.width.min), 1.0)
+        self.center.value = c
+    self.redraw()
+
+@patch
+def figure(self: RadiographViewer) -> Figure:
+    row = self.current()
+    if row is None:
+        fig, ax = plt.subplots(figsize=(4, 1)); plt.close(fig)
+        ax.text(0.5, 0.5, "no case matches these filters", ha="center", va="center"); ax.set_axis_off()
+        return fig
+    window_on = not (self.center.value == 0.5 and self.width.value >= 1.0)
+    return plot_radiograph(row, *((self.center.value, self.width.value) if window_on else (None, None)),
+                           equalize=self.equalize.value, masks=self.masks.value, boxes=self.boxes.value,
+                           image=self._image(row))
+
+# %% ../../nbs/60_explore.widgets.ipynb #1b74e0c9
 def radiograph_viewer(df: pd.DataFrame, # a loader's frame (`path`; optional label, split, patient_id, mask_*, boxes)
                       static: bool | None = None, # see `explorers_live`
                       title: str | None = None,
