@@ -32,7 +32,7 @@ from PIL import Image
 
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.phantom.render import make_phantom
-from cxr_nb.data.preprocess import PILCachedCXR, cache_images, cache_shards, read_cached, use_cached, prepare_cxr
+from cxr_nb.data.cache import PILCachedCXR, cache_images, cache_shards, read_cached, use_cached, prepare_cxr
 
 NIH = 112_120
 

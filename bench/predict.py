@@ -39,8 +39,9 @@ from cxr_nb.classify.learner import cxr_learner
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.io import find_dataset
 from cxr_nb.seg.lung_region import cache_lung_regions
-from cxr_nb.data.preprocess import PILCachedCXR, cache_images, use_cached
-from cxr_nb.seg.segmenter import Segmenter, seg_model
+from cxr_nb.data.cache import PILCachedCXR, cache_images, use_cached
+from cxr_nb.seg.segmenter import Segmenter
+from cxr_nb.seg.nets import seg_model
 
 
 def synthetic(seed: int, size: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from pydicom.uid import (ExplicitVRLittleEndian, RLELossless, JPEG2000Lossless, 
 
 from cxr_nb.io import find_dataset
 from cxr_nb.io import PILCXR
-from cxr_nb.data.preprocess import cache_images, prepare_cxr, read_cached, PILCachedCXR
+from cxr_nb.data.cache import cache_images, prepare_cxr, read_cached, PILCachedCXR
 
 
 def write_dicom(path: Path, img: np.ndarray, size: int, syntax) -> Path:

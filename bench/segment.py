@@ -49,7 +49,8 @@ from cxr_nb.phantom.render import make_phantom
 from cxr_nb.phantom.layouts import write_jsrt_layout
 from cxr_nb.boxes import case_outcome, case_positive, mask_to_boxes, outcome_target_pred
 from cxr_nb.evaluate.metrics import binary_counts, f1, recall, tnr
-from cxr_nb.seg.segmenter import Segmenter, dice_score, evaluate_segmenter, paper_seg_aug, seg_arrays, train_segmenter
+from cxr_nb.seg.segmenter import Segmenter, dice_score, evaluate_segmenter, train_segmenter
+from cxr_nb.data.dataloaders import paper_seg_aug, seg_arrays
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,13 +4,13 @@ Modules:
 
 - `cxr_nb.boxes`: Box arithmetic in one place: every box is `(x0, y0, x1, y1)` in pixels, x1/y1 exclusive.
 - `cxr_nb.checks`: One home for the checks every public function runs before it does anything: an argument out of range, a CSV without the column a loader needs, an output folder that already holds a user's files.
-- `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, the papers' architectures, and learner builders.
+- `cxr_nb.classify.learner`: Losses and samplers that regulate sensitivity on imbalanced chest X-ray sets, operating points, and learner builders for the networks of `cxr_nb.classify.nets`.
 - `cxr_nb.course.exercises`: Three to five exercises per paper notebook, each with a check a student runs in the notebook: `check("yang2021", 3, answer, y=hb.y, prob=hb.prob)`.
 - `cxr_nb.course.map`: Which library notebooks to read before which paper, the learning goals of each, their run time on a 2-core CPU and on a GPU, and what to change to go from the smoke preset to the paper's settings.
 - `cxr_nb.course.student`: Copies the course notebooks into a new folder (never into one that holds files; nothing overwritten) and says how to open them in JupyterLab.
 - `cxr_nb.data.dataloaders`: DataBlocks for segmentation, classification, multi-label and image + mask models, with augmentation that respects anatomy.
 - `cxr_nb.data.datasets`: One DataFrame per dataset, whatever its folder layout, with the files checked before training.
-- `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+- `cxr_nb.data.preprocess`: Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding and the brightness levels of Yang et al.; `cxr_nb.data.cache` runs them once per film into an on-disk cache.
 - `cxr_nb.data.splits`: Patient-level train/valid/test splits and cross-validation folds, and the check that no patient leaks across them.
 - `cxr_nb.deploy.bundle`: One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature, operating points chosen on validation, and where it came from), and the `cxr-nb predict` and `cxr-nb evaluate` commands that use it on new films.
 - `cxr_nb.evaluate.interpret`: What does the network look at? First-layer feature maps, CAM and Grad-CAM heat maps, boxes drawn from them, their overlap with ground-truth boxes, and the share of attention inside the lungs.
@@ -25,8 +25,8 @@ Modules:
 - `cxr_nb.phantom.render`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
 - `cxr_nb.seg.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.
-- `cxr_nb.seg.nets`: SegNet and PSPNet in plain torch, the two other segmentation networks of Chang & Huang's Fig. 8, built for `seg_model`.
-- `cxr_nb.seg.segmenter`: Two U-Nets, SegNet and PSPNet behind one builder, Dice losses and metrics per structure, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
+- `cxr_nb.seg.nets`: The classic U-Net, SegNet and PSPNet in plain torch (SegNet and PSPNet: the two other networks of Chang & Huang's Fig. 8), and `seg_model`, which builds any of them or fastai's DynamicUnet on a ResNet.
+- `cxr_nb.seg.segmenter`: Dice losses and metrics per structure, training on a clock, post-processing, and a saved `Segmenter` that runs on any folder of radiographs.
 - `cxr_nb.vocab`: The names every loader, phantom writer and model shares, each defined once."""
 
 __version__ = "0.0.1"

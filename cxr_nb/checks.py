@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores', 'check_unit_image',
-           'check_columns', 'read_table', 'check_unique_labels', 'fresh_dir', 'check_new_file']
+__all__ = ['is_int', 'check_int', 'check_number', 'check_fraction', 'check_choice', 'check_labels', 'check_scores',
+           'check_binary', 'check_same_length', 'check_unit_image', 'check_columns', 'check_frame', 'read_table',
+           'check_unique_labels', 'fresh_dir', 'check_new_file']
 
 # %% ../nbs/01_checks.ipynb #167bba2e
 def _where(fn) -> str: return f"{fn}: " if fn else ""
@@ -36,6 +37,10 @@ def _range_text(low, high, low_open=False, high_open=False, kind="a number") -> 
     if high is not None: return f"{kind} {'<' if high_open else '<='} {high}"
     return kind
 
+def is_int(value) -> bool:
+    "True for a whole number of any integer type (`int`, `numpy.int64`...), False for a bool, a float or anything else."
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
 def check_int(value, # the value given
               name:str, # the argument's name, for the message
               low:int|None=None, # smallest allowed value (None: no bound)
@@ -45,8 +50,7 @@ def check_int(value, # the value given
              ) -> int|None:
     "`value` as an `int` when it is a whole number (not a bool) in [`low`, `high`], else a `ValueError` naming it."
     if value is None and none_ok: return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
-            and (low is None or value >= low) and (high is None or value <= high):
+    if is_int(value) and (low is None or value >= low) and (high is None or value <= high):
         return int(value)
     allowed = _range_text(low, high, kind="an int") + (" or None" if none_ok else "")
     raise ValueError(f"{_where(fn)}{name} must be {allowed}, got {value!r}")
@@ -115,6 +119,23 @@ def check_scores(s, # scores or probabilities, one per case
     if bad.any(): raise ValueError(f"{_where(fn)}{name} holds {int(bad.sum())} NaN or infinite value(s)")
     return a
 
+def check_binary(y, name:str, fn:str|None=None) -> np.ndarray:
+    "`y` (0/1 ints or floats, or bools) as a 1-D int array of 0/1; else a `ValueError` naming `name` (and `fn`) and the values that are not 0 or 1."
+    a = np.asarray(y)
+    if a.ndim != 1: raise ValueError(f"{_where(fn)}{name} must be 1-D, got shape {a.shape}")
+    if a.dtype == bool: return a.astype(int)
+    bad = ~np.isin(a, (0, 1))
+    if bad.any(): raise ValueError(f"{_where(fn)}{name} must hold only 0 and 1, found {np.unique(a[bad])[:5].tolist()}")
+    return a.astype(int)
+
+def check_same_length(a, b, # two sequences that pair up case by case
+                      names:str="y_true, y_pred", # their names, for the message
+                      fn:str|None=None, # the function checking them
+                     ):
+    "A `ValueError` naming both arguments when `a` and `b` differ in length."
+    if len(a) != len(b): raise ValueError(f"{_where(fn)}{names} have different lengths: {len(a)} and {len(b)}")
+
+
 # %% ../nbs/01_checks.ipynb #5d69e1d1
 def check_unit_image(img, # the image given
                      name:str="img", # the argument's name, for the message
@@ -149,6 +170,15 @@ def check_columns(df, # the frame given
     if missing:
         raise ValueError(f"{_where(fn)}{what} has no column(s) {missing}; its columns: {list(df.columns)}")
     return df
+
+def check_frame(df, # the frame given
+                need:Sequence[str]=("path",), # columns it must hold
+                what:str="df", # its name, for the message
+               ) -> pd.DataFrame:
+    "`df` when it is a DataFrame holding the `need` columns; a `TypeError` for anything but a DataFrame, else `check_columns`' ValueError."
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame (a loader's frame), got {type(df).__name__}")
+    return check_columns(df, need, what)
 
 def read_table(path, # a CSV file
                required:Sequence[str]=(), # columns the caller needs

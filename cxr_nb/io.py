@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -27,8 +28,8 @@ from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 from .checks import check_choice, check_int
 
 # %% auto #0
-__all__ = ['CXRReadError', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset', 'parse_dicom_age',
-           'read_cxr', 'TensorCXR', 'PILCXR', 'PILCXR3']
+__all__ = ['CXRReadError', 'umask_mode', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset',
+           'parse_dicom_age', 'read_cxr', 'image_header', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
 # %% ../nbs/00_io.ipynb #7e7530e5
 class CXRReadError(Exception):
@@ -45,6 +46,11 @@ class CXRReadError(Exception):
 
 # %% ../nbs/00_io.ipynb #70cd5c2e
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a plain open() would give 0666 & ~umask
+
+def umask_mode(mode:int=0o666, # the permissions asked for: 0o666 for a file, 0o777 for a folder
+              ) -> int:
+    "The permissions a plain `open()` or `mkdir()` would give: `mode` without the process's umask bits (`mkstemp`/`mkdtemp` give 0600/0700)."
+    return mode & ~_UMASK
 
 @contextmanager
 def atomic_write(path, # the final file (its folder must exist)
@@ -67,7 +73,7 @@ def atomic_write(path, # the final file (its folder must exist)
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -322,6 +328,7 @@ def _first_window(ds:pydicom.Dataset) -> tuple|None:
         return None
     return wc, ww
 
+# %% ../nbs/00_io.ipynb #7de1f79e
 def _dicom_to_float(path:Path, ds:pydicom.Dataset, apply_voi:bool, no_window:str, frame:int|None) -> tuple:
     "Stored DICOM pixels -> float32 [0, 1] with bone bright, and a note on how it was normalised."
     from pydicom.pixels import apply_modality_lut, apply_color_lut
@@ -484,6 +491,34 @@ def read_cxr(path, # a DICOM, PNG, JPEG or TIFF file (format decided by content,
         raise CXRReadError(path, f"cannot interpret this DICOM ({type(e).__name__}: {e})") from None
     meta['normalisation'] = how
     return img, meta
+
+# %% ../nbs/00_io.ipynb #8a1e0912
+def _header_value(el, max_len: int) -> str:
+    "One element's value as text: a sequence by its length, a long value cut at `max_len`."
+    if el.VR == "SQ":
+        return f"<sequence of {len(el.value)} item(s)>"
+    v = str(el.value)
+    return v if len(v) <= max_len else v[:max_len - 1] + "…"
+
+def image_header(path, # a radiograph file
+                 max_len: int = 64, # longer values are cut
+                ) -> pd.DataFrame:
+    "The DICOM header as a table (tag, keyword, VR, value; pixel data left out), or a raster file's `read_cxr` metadata."
+    path = _check_file(path)
+    if _has_dicm_preamble(path) or path.suffix.lower() in _DICOM_EXTS or _may_be_raw_dicom(path):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except Exception as e:
+            raise CXRReadError(path, f"cannot read the DICOM header ({type(e).__name__}: {e})") from None
+        if len(ds) == 0 or not any(k in ds for k in _DICOM_SIGNS):
+            raise CXRReadError(path, "not a DICOM file (no image attributes in its header)")
+        rows = [dict(tag=f"({el.tag.group:04X},{el.tag.element:04X})", keyword=el.keyword or el.name, VR=el.VR,
+                     value=_header_value(el, max_len))
+                for el in [*getattr(ds, "file_meta", []), *ds] if el.tag != 0x7FE00010]
+        return pd.DataFrame(rows, columns=["tag", "keyword", "VR", "value"])
+    _, meta = read_cxr(path)
+    return pd.DataFrame([dict(tag="", keyword=k, VR="", value=str(v)) for k, v in meta.items()],
+                        columns=["tag", "keyword", "VR", "value"])
 
 # %% ../nbs/00_io.ipynb #a7d281de
 class TensorCXR(TensorImageBW):

@@ -6,9 +6,12 @@
     python scripts/relayout.py --check    # list what is left to rewrite, exit 1 if anything is
     python scripts/relayout.py --move     # (once, on main) git mv the notebooks, then rewrite
 
-Nothing here changes behaviour: a module keeps its code and gets a new dotted name.
+Nothing here changes behaviour: a module keeps its code and gets a new dotted name. Names that later left
+their module for another (NAME_MOVES) are imported from their new home: `from cxr_nb.<old> import a, b`
+lines are split per home module, and `cxr_nb.<old>.<name>` spellings are rewritten.
 """
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -46,7 +49,7 @@ MOVES = {
 }
 MOVED = {old: new for old, (new, _, _) in MOVES.items() if old != new}
 # Subpackages whose name is also an old module's name: `cxr_nb.classify.<sub>` is already new.
-PKG_SUBS = {"phantom": r"render|layouts", "classify": r"learner|runners|losses|models|nets|samplers"}
+PKG_SUBS = {"phantom": r"render|layouts|anatomy", "classify": r"learner|runners|losses|models|nets|samplers"}
 SUBPACKAGES = {
     "phantom": "Synthetic chest radiographs with exact truth (rendering) and folders of them in each data set's layout.",
     "data": "From files to batches: preprocessing and its cache, one DataFrame per data set, patient-level splits, DataLoaders.",
@@ -56,6 +59,27 @@ SUBPACKAGES = {
     "explore": "Interactive explorers for JupyterLab, with static fallbacks where no live kernel draws widgets.",
     "papers": "The four papers: the parameters cell, the kit every paper notebook shares, one module per paper.",
     "deploy": "After a notebook: model bundles, `cxr-nb predict` and `cxr-nb evaluate`.",
+}
+
+# Names that left their module after the layout (issue 23, part 3: one concept, one home):
+# (old module, name) -> new module. `from cxr_nb.<old> import a, b` lines are split so each name is imported from its home.
+NAME_MOVES = {
+    **{("evaluate.metrics", n): "evaluate.calibration" for n in (
+        "temperature_nll", "fit_temperature", "apply_temperature", "reliability_table", "expected_calibration_error",
+        "brier_score")},
+    **{("data.preprocess", n): "data.cache" for n in (
+        "prepare_cxr", "read_cached", "prepare_array", "cache_images", "PILCachedCXR", "PILCachedCXR3", "cached_getter", "use_cached", "cache_shards", "expand_brightness_levels")},
+    **{("data.datasets", n): "data.files" for n in ("check_images", "write_box_masks")},
+    **{("classify.learner", n): "classify.nets" for n in (
+        "TXV_STATS", "DENSENET_STEMS", "REDUCTION_READINGS", "ATTENTION_VARIANTS", "MASK_POOLING", "FEATURE_ACTIVATIONS", "OWN_ARCHS", "WheelBody", "txv_weights_file", "cxr_vision_model", "DenseNetBC", "densenet40", "densenet64", "densenet53", "count_parameters", "MultiScaleSpatialAttention", "MaskWeighting", "CXRIRNet", "small_cnn", "HighPass", "small_cnn_hp")},
+    **{("classify.learner", n): "data.dataloaders" for n in (
+        "batch_control_batches", "BatchControlSampler", "BatchControlDL", "_Stream")},
+    ("explore.widgets", "image_header"): "io",
+    **{("evaluate.metrics", n): "evaluate.published" for n in (
+        "clopper_pearson", "difference_interval", "published_confusion", "published_intervals")},
+    **{("seg.segmenter", n): "data.dataloaders" for n in (
+        "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
+    **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},
 }
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".sh", ".txt", ".yml", ".yaml", ".cfg", ".json", ".html"}
@@ -120,10 +144,53 @@ def _from_pkg_json(text):
     return pat.sub(sub, text)
 
 
+_FROM_MOD = re.compile(r"^(?P<indent>[ \t]*)from cxr_nb\.(?P<mod>[\w.]+) import "
+                       r"(?:\((?P<par>[^)]*)\)|(?P<items>[^\n()\\#]+?))(?P<tail>[ \t]*(?:#[^\n]*)?)$", re.M)
+
+
+# a moved name spelled with its old module, e.g. `cxr_nb.evaluate.metrics.fit_temperature` in prose or show_doc links
+_DOTTED = re.compile(r"\bcxr_nb\.(" + "|".join(sorted({re.escape(m) for m, _ in NAME_MOVES}, key=len, reverse=True)) + r")\.(\w+)\b"
+                     ) if NAME_MOVES else None
+
+
+def _split_names(m):
+    """`from cxr_nb.evaluate.metrics import roc_auc, fit_temperature` -> one import line per home module."""
+    mod = m["mod"]
+    body = m["par"] if m["par"] is not None else m["items"]
+    items = [s.strip() for s in re.sub(r"#[^\n]*", "", body).replace("\n", " ").split(",") if s.strip()]
+    homes = {}
+    for s in items:
+        homes.setdefault(NAME_MOVES.get((mod, s.split(" as ")[0].strip()), mod), []).append(s)
+    if list(homes) == [mod]:
+        return m.group(0)
+    wrap = (lambda t: f"({t})") if m["par"] is not None else (lambda t: t)
+    lines = [f"{m['indent']}from cxr_nb.{home} import {wrap(', '.join(names))}" for home, names in homes.items()]
+    lines[0] += m["tail"]
+    return "\n".join(lines)
+
+
+def _split_names_nb(text):
+    """The same in each cell of a notebook (a cell's lines are JSON strings: rewrite the decoded source)."""
+    nb = json.loads(text)
+    changed = False
+    for c in nb.get("cells", []):
+        src = "".join(c.get("source", []))
+        new = _FROM_MOD.sub(_split_names, src)
+        if new != src:
+            lines = new.split("\n")
+            c["source"] = [l + "\n" for l in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+            changed = True
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n" if changed else text
+
+
 def rewrite(text: str, suffix: str) -> str:
     for pat, new in _rules():
         text = pat.sub(new, text)
-    return _from_pkg_json(text) if suffix == ".ipynb" else _FROM_PKG.sub(_from_pkg, text)
+    text = _from_pkg_json(text) if suffix == ".ipynb" else _FROM_PKG.sub(_from_pkg, text)
+    if not NAME_MOVES:
+        return text
+    text = _split_names_nb(text) if suffix == ".ipynb" else _FROM_MOD.sub(_split_names, text)
+    return _DOTTED.sub(lambda m: f"cxr_nb.{NAME_MOVES[m[1], m[2]]}.{m[2]}" if (m[1], m[2]) in NAME_MOVES else m[0], text)
 
 
 def tracked_files():

@@ -9,7 +9,7 @@ import pytest
 
 import cxr_nb.data.datasets as D
 from cxr_nb.io import CXRReadError, read_cxr
-from cxr_nb.data.preprocess import cache_images
+from cxr_nb.data.cache import cache_images
 
 from badinput import SIZE, WRITERS, quiet
 
@@ -94,7 +94,8 @@ def test_cache_images_blames_a_bad_setting_not_every_file(tmp_path):
 
 
 def test_segmenter_blames_its_arguments():
-    from cxr_nb.seg.segmenter import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter
+    from cxr_nb.seg.nets import seg_model
     seg = Segmenter(seg_model("unet", 2, size=32, width=4, depth=2), ["lungs"], size=32)
     img = np.zeros((40, 40), np.float32)
     with pytest.raises(ValueError, match="Segmenter.label_maps: on_bad must be one of 'skip', 'raise'"):

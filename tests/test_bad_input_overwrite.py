@@ -12,7 +12,7 @@ import pytest
 
 import cxr_nb.data.datasets as D
 from cxr_nb.checks import check_new_file, fresh_dir
-from cxr_nb.data.preprocess import cache_images, expand_brightness_levels, use_cached
+from cxr_nb.data.cache import cache_images, expand_brightness_levels, use_cached
 
 from badinput import SIZE, WRITERS, folder_hash, quiet, user_folder
 
@@ -104,7 +104,8 @@ def test_cache_images_refuses_a_file_as_cache_dir(tmp_path):
 
 
 def _untrained_segmenter():
-    from cxr_nb.seg.segmenter import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter
+    from cxr_nb.seg.nets import seg_model
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2), ["lungs"], size=32)
 
 

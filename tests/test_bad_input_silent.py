@@ -9,7 +9,8 @@ import cxr_nb.data.datasets as D, cxr_nb.evaluate.metrics as M, cxr_nb.data.spli
 from cxr_nb.checks import check_fraction, check_int
 from cxr_nb.phantom.render import make_phantom
 from cxr_nb.phantom.layouts import write_jsrt_layout, write_nih_layout, write_pneumoconiosis_layout
-from cxr_nb.data.preprocess import cache_images, clahe, prepare_cxr, resize_pad
+from cxr_nb.data.cache import cache_images, prepare_cxr
+from cxr_nb.data.preprocess import clahe, resize_pad
 
 from badinput import SIZE, WRITERS, quiet
 

@@ -19,9 +19,10 @@ from cxr_nb.classify.learner import cxr_learner
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.data.datasets import load_dataset
 from cxr_nb.seg.lung_region import cache_lung_regions
-from cxr_nb.evaluate.metrics import apply_temperature, binary_report
+from cxr_nb.evaluate.calibration import apply_temperature
+from cxr_nb.evaluate.metrics import binary_report
 from cxr_nb.phantom.layouts import write_pneumoconiosis_layout
-from cxr_nb.data.preprocess import PILCachedCXR, cache_images, use_cached
+from cxr_nb.data.cache import PILCachedCXR, cache_images, use_cached
 from cxr_nb.cli import main
 from cxr_nb.seg.segmenter import train_segmenter
 from cxr_nb.data.splits import patient_split

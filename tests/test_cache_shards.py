@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from cxr_nb.data.dataloaders import classification_dls
-from cxr_nb.data.preprocess import (PILCachedCXR, cache_images, cache_shards, expand_brightness_levels, prepare_cxr,
-                               read_cached, use_cached)
+from cxr_nb.data.cache import (PILCachedCXR, cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached, use_cached)
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr_nb.classify.learner import batch_control_dls, model_learner, small_cnn, weighted_ce_loss
+from cxr_nb.classify.learner import batch_control_dls, model_learner, weighted_ce_loss
+from cxr_nb.classify.nets import small_cnn
 from cxr_nb.classify.runners import run_folds
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.data.datasets import load_kermany

@@ -15,7 +15,7 @@ from cxr_nb.data.splits import patient_kfold
 from cxr_nb.papers.kit import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
                                save_run_results, start_run)
 from cxr_nb.evaluate.metrics import paper_vs_run
-from cxr_nb.data.preprocess import PILCachedCXR, cache_images, expand_brightness_levels
+from cxr_nb.data.cache import PILCachedCXR, cache_images, expand_brightness_levels
 
 
 @pytest.fixture(scope="module")

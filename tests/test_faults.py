@@ -30,7 +30,7 @@ from PIL import Image
 
 import cxr_nb.io as cio
 from cxr_nb.io import OutputError, atomic_write
-from cxr_nb.data.preprocess import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
+from cxr_nb.data.cache import cache_images, cache_shards, expand_brightness_levels, prepare_cxr, read_cached
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
@@ -157,7 +157,8 @@ def _shards(films, cache, **kw):
 
 def _segmenter(seed):
     import torch
-    from cxr_nb.seg.segmenter import Segmenter, seg_model
+    from cxr_nb.seg.segmenter import Segmenter
+    from cxr_nb.seg.nets import seg_model
     torch.manual_seed(seed)
     return Segmenter(seg_model("unet", 2, size=32, width=4, depth=2, pretrained=False), ["lungs"], size=32,
                      model_kwargs=dict(width=4, depth=2))
@@ -253,7 +254,7 @@ def _run_layout(layout):
         w(out / "layout", 4, size=32)
     return run
 def _run_box_masks(films, out):
-    from cxr_nb.data.datasets import write_box_masks
+    from cxr_nb.data.files import write_box_masks
     df = pd.DataFrame({"path": [str(p) for p in sorted(films.glob("*.png"))[:4]], "height": 40, "width": 44,
                        "boxes": [[(2, 2, 20, 20)]] * 4})
     write_box_masks(df, out / "masks")

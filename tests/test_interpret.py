@@ -65,7 +65,7 @@ def test_real_jsrt_masks(shared_set):
 
 def test_project_architectures():
     "CAM/Grad-CAM on cxr_nb.classify.learner's DenseNet-BC and CXR-IRNet (image + mask), randomly initialised."
-    from cxr_nb.classify.learner import CXRIRNet, densenet40
+    from cxr_nb.classify.nets import CXRIRNet, densenet40
     torch.manual_seed(0)
     dn = densenet40(growth_rate=4, n_in=1, n_out=2).eval()
     x = torch.rand(1, 1, 64, 64)

@@ -1,4 +1,4 @@
-"""Tests of the on-disk cache of `cxr_nb.data.preprocess`: reuse, recompute, bad files, sources untouched, equality."""
+"""Tests of the on-disk cache of `cxr_nb.data.cache`: reuse, recompute, bad files, sources untouched, equality."""
 import hashlib
 import os
 import time
@@ -12,9 +12,9 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid, SecondaryCaptureImageStorage
 
-import cxr_nb.data.preprocess as pp
+import cxr_nb.data.cache as pp
 from cxr_nb.boxes import map_boxes
-from cxr_nb.data.preprocess import cache_images, prepare_cxr, read_cached, PILCachedCXR
+from cxr_nb.data.cache import cache_images, prepare_cxr, read_cached, PILCachedCXR
 
 
 def _phantom(seed, h=96, w=80):

@@ -13,9 +13,9 @@ from cxr_nb.data.dataloaders import label_map, resolve_structures
 from cxr_nb.data.datasets import load_covid_opacity, load_jsrt, read_mask
 from cxr_nb.boxes import box_iou_matrix, case_positive, mask_to_boxes
 from cxr_nb.seg.lung_region import cache_lung_regions
-from cxr_nb.seg.segmenter import (DiceCELoss, Segmenter, dice_score,
-                            evaluate_segmenter, memory_seg_dls, postprocess, seg_arrays,
-                            seg_learner, seg_model)
+from cxr_nb.seg.segmenter import (DiceCELoss, Segmenter, dice_score, evaluate_segmenter, postprocess, seg_learner)
+from cxr_nb.data.dataloaders import (memory_seg_dls, seg_arrays)
+from cxr_nb.seg.nets import (seg_model)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,8 @@ def test_every_batch_of_a_batch_controlled_segmentation_loader():
 
 
 def test_rsna_box_masks_round_trip(tmp_path):
-    from cxr_nb.data.datasets import load_phantom, write_box_masks
+    from cxr_nb.data.datasets import load_phantom
+    from cxr_nb.data.files import write_box_masks
     from cxr_nb.boxes import boxes_to_mask
     df = load_phantom("rsna", n=10, size=64, seed=3, root=tmp_path / "rsna", positive_frac=0.7)
     assert df.label.sum() >= 3

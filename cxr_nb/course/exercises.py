@@ -238,7 +238,7 @@ answer = None  # (low, high, 0.75 inside the interval: True or False)
 check("hao2021", 2, answer)
 """)
 def _hao2(answer):
-    from cxr_nb.evaluate.metrics import clopper_pearson
+    from cxr_nb.evaluate.published import clopper_pearson
     low, high, inside = answer
     low, high = _num(low), _num(high)
     if not isinstance(inside, (bool, np.bool_)): raise ValueError(inside)

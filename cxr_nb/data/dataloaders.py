@@ -11,7 +11,8 @@ Docs: https://cxr-nb.github.io/cxr_nb/data.dataloaders.html.md"""
 
 # %% auto #0
 __all__ = ['anatomy_aug', 'resolve_structures', 'label_map', 'LabelMapReader', 'segmentation_dls', 'classification_dls',
-           'multilabel_dls', 'image_mask_dls', 'batch_control_batches', 'BatchControlSampler', 'BatchControlDL']
+           'multilabel_dls', 'image_mask_dls', 'batch_control_batches', 'BatchControlSampler', 'BatchControlDL',
+           'read_prepared', 'seg_arrays', 'SegAugment', 'seg_aug', 'paper_seg_aug', 'memory_seg_dls']
 
 # %% ../../nbs/23_data.dataloaders.ipynb #75901b4f
 import logging
@@ -23,9 +24,10 @@ import pandas as pd
 from PIL import Image
 
 from ..io import CXRReadError, PILCXR
-from .datasets import _probe_image, read_mask
+from .datasets import read_mask
+from .files import probe_image
 from .splits import check_no_leakage, patient_split
-from ..checks import check_columns, check_int
+from ..checks import check_columns, check_int, is_int
 
 _log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def _image_hw(row) -> tuple:
     "The image's (height, width): from the frame when probed, else from the file header."
     h, w = row.get("height"), row.get("width")
     if h is None or w is None or pd.isna(h) or pd.isna(w):
-        h, w, reason = _probe_image(row["path"])
+        h, w, reason = probe_image(row["path"])
         if reason: raise CXRReadError(row["path"], reason)
     return int(h), int(w)
 
@@ -255,7 +257,15 @@ def image_mask_dls(df: pd.DataFrame, # a loader's frame with mask columns and a 
 from typing import Sequence
 
 import torch
-from fastai.data.core import TfmdDL
+import torch.nn.functional as F
+from fastai.data.core import DataLoaders, TfmdDL
+from fastai.torch_core import TensorImage, TensorMask, default_device
+from fastai.vision.augment import RandTransform
+from fastcore.basics import store_attr
+from fastprogress.fastprogress import progress_bar
+
+from ..io import read_cxr
+from .preprocess import auto_window, clahe, equalize_hist, resize_pad, resize_pad_mask
 
 # %% ../../nbs/23_data.dataloaders.ipynb #f87f53ef
 class _Stream:
@@ -342,3 +352,133 @@ class BatchControlDL(TfmdDL):
         if cls is None or issubclass(cls, BatchControlDL):
             for a in ("labels", "k", "steps", "seed"): kwargs.setdefault(a, getattr(self, a))
         return super().new(dataset, cls, **kwargs)
+
+# %% ../../nbs/23_data.dataloaders.ipynb #cfe59dd5
+def read_prepared(path, normalisation:dict) -> np.ndarray:
+    "Read a radiograph and apply the segmenter's intensity recipe (window, equalisation)."
+    img, _ = read_cxr(path)
+    win, eq = normalisation.get("window"), normalisation.get("equalize")
+    if win == "auto": img = auto_window(img)
+    if eq == "hist": img = equalize_hist(img)
+    elif eq == "clahe": img = clahe(img)
+    return img
+
+def seg_arrays(df:pd.DataFrame, # a loader's frame with `path` and mask_<structure> columns
+               structures=("lungs", "heart"), # classes 1..n, see `resolve_structures`
+               size:int=256, # images padded and resized to size x size
+               normalisation:dict=None, # intensity recipe {"window": None|"auto", "equalize": None|"hist"|"clahe"}
+               progress:bool=True, # show a progress bar
+              ) -> tuple: # (x uint8 (N, 1, size, size), y uint8 (N, size, size)) tensors
+    "Decode, resize and label every row once: the uint8 image and label-map tensors a fast DataLoader indexes."
+    classes = resolve_structures(df, structures)
+    normalisation = normalisation or {}
+    xs, ys = [], []
+    rows = [r for _, r in df.iterrows()]
+    for row in (progress_bar(rows, leave=False) if progress else rows):
+        img, _ = resize_pad(read_prepared(row["path"], normalisation), size)
+        lab, _ = resize_pad_mask(label_map(row, classes), size)
+        xs.append(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)); ys.append(lab)
+    return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys))
+
+# %% ../../nbs/23_data.dataloaders.ipynb #4046d2f2
+class SegAugment(RandTransform):
+    "Per-image random affine (rotation, zoom, aspect, shift) on image + label map, then gamma, brightness, contrast on the image."
+    split_idx, order = 0, 30  # training set only
+    def __init__(self,
+                 max_rotate:float=10., # degrees, both ways
+                 min_zoom:float=0.85, max_zoom:float=1.2, # < 1 zooms out (smaller chest), > 1 zooms in (crops)
+                 max_aspect:float=0.1, # aspect ratio changed by up to this fraction (other detector/resize)
+                 max_shift:float=0.08, # shift, fraction of the image side
+                 max_gamma:float=1.5, # film curve x ** g, g in [1/max_gamma, max_gamma]
+                 max_brightness:float=0.1, # added to the [0, 1] image
+                 max_contrast:float=0.3, # contrast scaled by a factor in [1 - c, 1 + c] around the image mean
+                 p_affine:float=0.75, p_lighting:float=0.75, # per-image probabilities of the two groups
+                 p_flip:float=0., # per-image probability of a left-right mirror (only for classes without a side)
+                ):
+        super().__init__(p=1.)
+        store_attr()
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        x = b[0] if isinstance(b, (tuple, list)) else b
+        n, dev = x.shape[0], x.device
+        u = lambda lo, hi: torch.empty(n, device=dev).uniform_(lo, hi)
+        on = (torch.rand(n, device=dev) < self.p_affine).float()
+        ang = u(-self.max_rotate, self.max_rotate) * np.pi / 180 * on
+        zoom = torch.exp(u(np.log(self.min_zoom), np.log(self.max_zoom)) * on)
+        asp = torch.exp(u(-np.log1p(self.max_aspect), np.log1p(self.max_aspect)) * on)
+        sx, sy = 1 / (zoom * asp.sqrt()), 1 / (zoom / asp.sqrt())  # output -> input coordinates
+        cos, sin = ang.cos(), ang.sin()
+        mirror = 1 - 2 * (torch.rand(n, device=dev) < self.p_flip).float()   # -1: read the input mirrored
+        theta = torch.stack([mirror[:, None] * torch.stack([cos * sx, -sin * sy, u(-2, 2) * self.max_shift * on], 1),
+                             torch.stack([sin * sx, cos * sy, u(-2, 2) * self.max_shift * on], 1)], 1)
+        self.grid = F.affine_grid(theta, (n, 1, *x.shape[-2:]), align_corners=False)
+        on = (torch.rand(n, device=dev) < self.p_lighting).float()
+        lg = np.log(self.max_gamma)
+        self.gamma = torch.exp(u(-lg, lg) * on).view(n, 1, 1, 1)
+        self.bright = (u(-self.max_brightness, self.max_brightness) * on).view(n, 1, 1, 1)
+        self.contrast = (1 + u(-self.max_contrast, self.max_contrast) * on).view(n, 1, 1, 1)
+
+    def encodes(self, x:TensorImage):
+        x = F.grid_sample(x.as_subclass(torch.Tensor), self.grid.to(x.dtype), mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+        x = x.clamp(0, 1) ** self.gamma
+        m = x.mean(dim=(1, 2, 3), keepdim=True)
+        return TensorImage(((x - m) * self.contrast + m + self.bright).clamp(0, 1))
+
+    def encodes(self, y:TensorMask):
+        y2 = F.grid_sample(y.as_subclass(torch.Tensor)[:, None].float(), self.grid, mode="nearest", padding_mode="zeros",
+                           align_corners=False)
+        return TensorMask(y2[:, 0].round().to(y.dtype))
+
+def seg_aug(**kwargs) -> list:
+    "The default batch augmentation of the segmenters: `[SegAugment(**kwargs)]` (no flip unless `p_flip` is given)."
+    return [SegAugment(**kwargs)]
+
+def paper_seg_aug(max_rotate:float=15., # degrees, both ways (Chang & Huang: 15 to -15)
+                  contrast:tuple=(0.6, 1.4), # contrast factor range (Chang & Huang: 0.6-1.4)
+                  p_flip:float=0.5, # random left-right flip (Chang & Huang: "random image flipping")
+                 ) -> list:
+    "Chang & Huang's augmentation as a `SegAugment`: flip, rotation and contrast only (no zoom, shift, gamma, brightness)."
+    lo, hi = contrast
+    if not 0 < lo <= 1 <= hi or abs((hi - 1) - (1 - lo)) > 1e-9:
+        raise ValueError(f"paper_seg_aug: contrast must be a range symmetric around 1, like (0.6, 1.4); got {contrast}")
+    return [SegAugment(max_rotate=max_rotate, min_zoom=1., max_zoom=1., max_aspect=0., max_shift=0., max_gamma=1.,
+                       max_brightness=0., max_contrast=hi - 1, p_affine=1., p_lighting=1., p_flip=p_flip)]
+
+# %% ../../nbs/23_data.dataloaders.ipynb #8de0888c
+class _ArrayPairs:
+    "Index (image, label map) pairs of uint8 tensors as fastai types (float image in [0, 1])."
+    def __init__(self, x, y, split_idx): self.x, self.y, self.split_idx = x, y, split_idx
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return TensorImage(self.x[i].float() / 255), TensorMask(self.y[i].long())
+
+def memory_seg_dls(train:tuple, # (x, y) from `seg_arrays`
+                   valid:tuple=None, # (x, y) to validate on (None: no validation set)
+                   bs:int=8, # batch size
+                   aug:list|None=None, # batch transforms for training; None: `seg_aug()`; [] for none
+                   device=None, # None: CUDA when present, else CPU
+                   seed:int=None, # seed of the shuffling (and of the batch-control draw)
+                   batch_control:int|str|None=None, # None: shuffled epochs; k: every batch holds exactly k positive images; "rand": random batches (RAND)
+                   steps:int=None, # with batch control: batches per epoch (default: one pass, len // bs)
+                   labels=None, # with batch control: 0/1 per training image (default: 1 when its label map has any foreground)
+                  ) -> DataLoaders:
+    "fastai DataLoaders over in-memory (image, label map) tensors, augmenting on the batch (training only); optionally batch-controlled."
+    device = default_device() if device is None else device
+    aug = seg_aug() if aug is None else list(aug)
+    if batch_control is None:
+        if steps is not None or labels is not None: raise ValueError("memory_seg_dls: steps and labels need batch_control")
+        tdl = TfmdDL(_ArrayPairs(*train, 0), bs=bs, shuffle=True, drop_last=len(train[0]) > bs,
+                     after_batch=aug, device=device)
+        if seed is not None: tdl.rng.seed(seed)
+    else:
+        if batch_control == "rand": k = None
+        elif is_int(batch_control) and 0 <= batch_control <= bs:
+            k = int(batch_control)
+        else: raise ValueError(f"memory_seg_dls: batch_control must be None, 'rand' or an int in 0..bs={bs}, got {batch_control!r}")
+        if labels is None: labels = (train[1].flatten(1) > 0).any(1).to(torch.uint8).numpy()
+        tdl = BatchControlDL(_ArrayPairs(*train, 0), labels=np.asarray(labels).astype(int), k=k, steps=steps,
+                             seed=0 if seed is None else seed, bs=bs, after_batch=aug, device=device)
+    v = valid if valid is not None else (train[0][:0], train[1][:0])
+    vdl = TfmdDL(_ArrayPairs(*v, 1), bs=bs, shuffle=False, device=device)
+    return DataLoaders(tdl, vdl, device=device)

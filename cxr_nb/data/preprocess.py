@@ -1,4 +1,4 @@
-"""Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding, the brightness levels of Yang et al., and an on-disk cache so training never decodes a DICOM twice.
+"""Windowing, histogram equalisation (global and CLAHE, optionally inside a lung mask), aspect-preserving resize with padding and the brightness levels of Yang et al.; `cxr_nb.data.cache` runs them once per film into an on-disk cache.
 
 Each step is a small function on numpy arrays: `window` / `auto_window` (contrast), `equalize_hist`
 and `clahe` (optionally inside a mask), `resize_pad` (aspect-preserving resize with padding, whose
@@ -13,34 +13,21 @@ Docs: https://cxr-nb.github.io/cxr_nb/data.preprocess.html.md"""
 # %% ../../nbs/20_data.preprocess.ipynb #4160dc32
 from __future__ import annotations
 
-import errno
-import functools
-import hashlib
-import json
-import os
-import re
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, asdict
-from pathlib import Path
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pandas as pd
 import torch
-from PIL import Image
 from fastai.vision.core import PILImage
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import RandTransform
-from fastprogress.fastprogress import progress_bar
 
-from ..io import read_cxr, CXRReadError, PILCXR, OutputError, atomic_write, check_writable
 from ..checks import check_int, check_number, check_unit_image
 
 # %% auto #0
-__all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'resize_pad', 'resize_pad_mask',
-           'unpad_mask', 'brightness_factors', 'brightness_levels', 'RandomBrightnessLevel', 'prepare_cxr',
-           'read_cached', 'prepare_array', 'cache_images', 'PILCachedCXR', 'PILCachedCXR3', 'cached_getter',
-           'use_cached', 'cache_shards', 'expand_brightness_levels']
+__all__ = ['window', 'percentile_window', 'auto_window', 'equalize_hist', 'clahe', 'PadInfo', 'target_size', 'pad_info',
+           'resize_pad', 'resize_pad_mask', 'unpad_mask', 'brightness_factors', 'apply_brightness', 'brightness_levels',
+           'RandomBrightnessLevel']
 
 # %% ../../nbs/20_data.preprocess.ipynb #c0a3f013
 def window(img: np.ndarray, # image, float in [0, 1]
@@ -150,7 +137,8 @@ class PadInfo:
     scale: tuple[float, float] # (sy, sx): resized extent / original extent (equal up to rounding)
     offset: tuple[int, int] # (top, left) padding in output pixels
 
-def _target_size(size) -> tuple[int, int]:
+def target_size(size, # an int (a square) or an (H, W) pair
+               ) -> tuple[int, int]:
     "(H, W) of an int or a pair; a ValueError for anything else (0, -5, '256', (0, 5)) instead of empty arrays."
     if isinstance(size, (tuple, list)) and len(size) == 2:
         return check_int(size[0], "size[0]", 1), check_int(size[1], "size[1]", 1)
@@ -159,9 +147,12 @@ def _target_size(size) -> tuple[int, int]:
     s = check_int(size, "size", 1)
     return s, s
 
-def _pad_info(shape, size) -> PadInfo:
+def pad_info(shape, # (H, W) of the image before
+             size, # the `resize_pad` target: an int or (H, W)
+            ) -> PadInfo:
+    "The `PadInfo` that `resize_pad(img, size)` returns for an image of `shape`, without resizing anything."
     H, W = int(shape[0]), int(shape[1])
-    th, tw = _target_size(size)
+    th, tw = target_size(size)
     s = min(th / H, tw / W)
     h, w = max(1, min(th, round(H * s))), max(1, min(tw, round(W * s)))
     return PadInfo((H, W), (th, tw), (h / H, w / W), ((th - h) // 2, (tw - w) // 2))
@@ -172,7 +163,7 @@ def resize_pad(img: np.ndarray, # image (H, W), float
               ) -> tuple[np.ndarray, PadInfo]: # (float32 image of `size`, PadInfo)
     "Resize keeping the aspect ratio, then pad symmetrically to `size`; returns the image and its `PadInfo`."
     img = _check_img(img, "resize_pad")
-    info = _pad_info(img.shape, size)
+    info = pad_info(img.shape, size)
     (th, tw), (top, left) = info.size, info.offset
     h, w = round(info.scale[0] * img.shape[0]), round(info.scale[1] * img.shape[1])
     interp = cv2.INTER_AREA if h < img.shape[0] else cv2.INTER_LINEAR
@@ -186,7 +177,7 @@ def resize_pad_mask(mask: np.ndarray, # mask (H, W): bool or integer labels
                    ) -> tuple[np.ndarray, PadInfo]: # (mask of `size`, same dtype, PadInfo)
     "`resize_pad` for masks: nearest-neighbour resize so labels stay labels, padding with 0."
     mask = np.asarray(mask)
-    info = _pad_info(mask.shape, size)
+    info = pad_info(mask.shape, size)
     (th, tw), (top, left) = info.size, info.offset
     h, w = round(info.scale[0] * mask.shape[0]), round(info.scale[1] * mask.shape[1])
     small = cv2.resize(mask.astype(np.uint8 if mask.dtype == bool else mask.dtype), (w, h), interpolation=cv2.INTER_NEAREST)
@@ -215,8 +206,11 @@ def brightness_factors(n: int=8, # number of levels
     if n < 1 or lo <= 0 or hi < lo: raise ValueError(f"need n >= 1 and 0 < lo <= hi, got n={n}, lo={lo}, hi={hi}")
     return np.linspace(lo, hi, n, dtype=np.float32)
 
-def _apply_brightness(x, f, mode: str):
-    "`x` in [0, 1] (numpy or torch), `f` broadcastable factors."
+def apply_brightness(x, # an image (or a batch) in [0, 1], numpy or torch
+                     f, # brightness factors, broadcastable against `x` (> 1 brighter)
+                     mode: str, # "gamma": x ** (1 / f); "multiply": x * f, clipped to [0, 1]
+                    ):
+    "One brightness factor (or one per image) applied to `x`, the step every brightness level is made of."
     if mode == "gamma": return x.clip(0, 1) ** (1 / f)
     if mode == "multiply": return (x * f).clip(0, 1)
     raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
@@ -230,7 +224,7 @@ def brightness_levels(img: np.ndarray, # image, float in [0, 1]
     "`n` copies of `img` at the brightness factors `brightness_factors(n, lo, hi)`."
     img = _check_img(img, "brightness_levels")
     f = brightness_factors(n, lo, hi)[:, None, None]
-    return _apply_brightness(img[None], f, mode).astype(np.float32)
+    return apply_brightness(img[None], f, mode).astype(np.float32)
 
 # %% ../../nbs/20_data.preprocess.ipynb #c2fc6e13
 class RandomBrightnessLevel(RandTransform):
@@ -255,398 +249,9 @@ class RandomBrightnessLevel(RandTransform):
 
     def encodes(self, x: TensorImage):
         f = self.f.to(x.device).view(-1, *([1] * (x.ndim - 1))) if x.ndim == 4 else self.f[0]
-        if x.is_floating_point(): return _apply_brightness(x, f, self.mode)
-        return (_apply_brightness(x.float() / 255, f, self.mode) * 255).round().to(x.dtype)
+        if x.is_floating_point(): return apply_brightness(x, f, self.mode)
+        return (apply_brightness(x.float() / 255, f, self.mode) * 255).round().to(x.dtype)
 
     def encodes(self, x: PILImage):
-        a = _apply_brightness(np.asarray(x).astype(np.float32) / 255, float(self.f[0]), self.mode)
+        a = apply_brightness(np.asarray(x).astype(np.float32) / 255, float(self.f[0]), self.mode)
         return type(x).create(np.rint(a * 255).astype(np.uint8))
-
-# %% ../../nbs/20_data.preprocess.ipynb #597748dd
-_CACHE_DTYPES = {"uint8": 255, "uint16": 65535, "float16": None}
-_IMG_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
-
-def _apply_settings(img: np.ndarray, size, win, equalize, clip_limit) -> tuple[np.ndarray, PadInfo]:
-    if win is None: pass
-    elif isinstance(win, str) and win == "auto": img = auto_window(img)
-    elif isinstance(win, (tuple, list)) and len(win) == 2: img = window(img, *win)
-    else: raise ValueError(f"window must be None, 'auto' or (center, width), got {win!r}")
-    if equalize is None: pass
-    elif equalize == "hist": img = equalize_hist(img)
-    elif equalize == "clahe": img = clahe(img, clip_limit=clip_limit)
-    else: raise ValueError(f"equalize must be None, 'hist' or 'clahe', got {equalize!r}")
-    if size is None: return img, _pad_info(img.shape, img.shape)
-    return resize_pad(img, size)
-
-def prepare_cxr(path, # a radiograph in any format `read_cxr` reads
-                size: int|tuple[int, int]|None=256, # `resize_pad` target; None keeps the size
-                window: str|tuple|None=None, # None, "auto" (1-99th percentile) or (center, width)
-                equalize: str|None=None, # None, "hist" (global) or "clahe"
-                clip_limit: float=2.0, # CLAHE clip limit when `equalize="clahe"`
-                apply_voi: bool=True, # passed to `read_cxr` (use the file's VOI LUT / window)
-               ) -> tuple[np.ndarray, PadInfo]: # (float32 image in [0, 1], PadInfo)
-    "Read a radiograph and apply the cache's recipe: window -> equalise -> `resize_pad` (on the fly, no cache)."
-    img, _ = read_cxr(path, apply_voi=apply_voi)
-    return _apply_settings(img, size, window, equalize, clip_limit)
-
-# %% ../../nbs/20_data.preprocess.ipynb #28b00a8a
-def _to_storage(img: np.ndarray, dtype: str) -> np.ndarray:
-    scale = _CACHE_DTYPES[dtype]
-    if scale is None: return img.astype(np.float16)
-    return np.clip(np.rint(img * scale), 0, scale).astype(dtype)
-
-def _from_storage(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8: return a.astype(np.float32) / 255
-    if a.dtype == np.uint16: return a.astype(np.float32) / 65535
-    return a.astype(np.float32)
-
-_SHARD_REF = re.compile(r"^(.+\.npy)#(\d+)$")  # "<shard>.npy#<row>": one image of a `cache_shards` store
-
-@functools.lru_cache(maxsize=256)
-def _shard_map(path: str) -> np.ndarray:
-    "A shard opened once per process, memory-mapped: reading an image reads only its pages."
-    return np.load(path, mmap_mode="r")
-
-def _is_cached(p) -> bool:
-    "A `.npy` of `cache_images` or a shard row of `cache_shards`."
-    return isinstance(p, (str, os.PathLike)) and (str(p).endswith(".npy") or _SHARD_REF.match(str(p)) is not None)
-
-def _load_cached(p) -> np.ndarray:
-    "The stored array of a cached image (its storage dtype): a `.npy` file or a shard row."
-    m = _SHARD_REF.match(str(p))
-    if m is None: return np.load(p)
-    shard, row = m.group(1), int(m.group(2))
-    mm = _shard_map(shard)
-    if row >= len(mm): raise IndexError(f"{p}: the shard holds {len(mm)} images")
-    return np.array(mm[row])
-
-def read_cached(path, # a `.npy` written by `cache_images`, or a `<shard>.npy#<row>` of `cache_shards`
-               ) -> np.ndarray: # float32 (H, W) in [0, 1]
-    "Load a cached array and return it as float32 in [0, 1] whatever its storage dtype."
-    return _from_storage(_load_cached(path))
-
-# %% ../../nbs/20_data.preprocess.ipynb #c7d0f78d
-def prepare_array(img: np.ndarray, # float image in [0, 1], e.g. from `read_cxr`
-                  size: int|tuple[int, int]|None=256, window: str|tuple|None=None, equalize: str|None=None,
-                  clip_limit: float=2.0, # as in `prepare_cxr`
-                  dtype: str|None=None, # None: float32 as computed; "uint8"/"uint16"/"float16": rounded as the cache stores it
-                 ) -> tuple[np.ndarray, PadInfo]: # (float32 image in [0, 1], PadInfo)
-    "`prepare_cxr`'s recipe (window -> equalise -> `resize_pad`) on an array, optionally through a cache storage dtype."
-    if dtype is not None and dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be None or one of {list(_CACHE_DTYPES)}, got {dtype!r}")
-    out, info = _apply_settings(np.asarray(img, np.float32), size, window, equalize, clip_limit)
-    return (out if dtype is None else _from_storage(_to_storage(out, dtype))), info
-
-# %% ../../nbs/20_data.preprocess.ipynb #dc77f080
-def _source_frame(sources) -> pd.DataFrame:
-    if isinstance(sources, pd.DataFrame):
-        if "path" not in sources.columns: raise ValueError("a DataFrame source needs a 'path' column")
-        return sources
-    if isinstance(sources, (str, os.PathLike)) and Path(sources).is_dir():
-        files = sorted(p for p in Path(sources).rglob("*") if p.is_file() and p.suffix.lower() in _IMG_EXTS)
-        return pd.DataFrame({"path": [str(p) for p in files]})
-    if isinstance(sources, (str, os.PathLike)):
-        raise ValueError(f"{sources}: not a folder (pass a folder, a list of paths or a DataFrame with 'path')")
-    return pd.DataFrame({"path": [str(p) for p in sources]})
-
-def _cache_key(path: Path, settings: dict) -> str:
-    st = path.stat()
-    blob = json.dumps([str(path.resolve()), st.st_mtime_ns, st.st_size, settings], sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-def _entry_info(out: Path, meta: Path) -> dict | None:
-    "The PadInfo dict of a complete cache entry (its index parses, its array's header reads), else None: rebuild it."
-    try:
-        info = json.loads(meta.read_text())["info"]
-        np.load(out, mmap_mode="r")
-        return info
-    except (OSError, ValueError, EOFError, KeyError, TypeError):
-        return None
-
-def _cache_one(job) -> tuple:
-    "Worker: (i, path, cache_dir, settings) -> (i, cache_path|None, status, PadInfo dict|reason|(errno, strerror))."
-    i, path, cache_dir, settings = job
-    cv2.setNumThreads(1)   # the pool provides the parallelism
-    path = Path(path)
-    try:
-        if not path.is_file(): return i, None, "bad", "missing file"
-        key = _cache_key(path, settings)
-        out = Path(cache_dir) / f"{path.stem}_{key}.npy"
-        meta = out.with_suffix(".json")
-        if out.is_file() and meta.is_file():
-            info = _entry_info(out, meta)
-            if info is not None: return i, str(out), "reused", info
-        img, info = prepare_cxr(path, settings["size"], settings["window"], settings["equalize"],
-                                settings["clip_limit"], settings["apply_voi"])
-        arr = _to_storage(img, settings["dtype"])
-    except CXRReadError as e: return i, None, "bad", getattr(e, "reason", str(e))
-    except Exception as e: return i, None, "bad", f"{type(e).__name__}: {e}"
-    try:  # the source is read: a failure from here on is the output folder's (full, read-only), never the film's
-        with atomic_write(out) as f: np.save(f, arr)
-        with atomic_write(meta, "w") as f:  # written last: an entry without its index is rebuilt
-            json.dump({"source": str(path.resolve()), "settings": settings, "info": asdict(info)}, f)
-    except OSError as e: return i, None, "output", (e.errno, e.strerror or str(e))
-    return i, str(out), "computed", asdict(info)
-
-def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `path` column
-                 cache_dir, # folder for the cached arrays (created if needed)
-                 size: int|tuple[int, int]|None=256, # `resize_pad` target; None keeps each image's size
-                 window: str|tuple|None=None, # None, "auto" or (center, width): see `prepare_cxr`
-                 equalize: str|None=None, # None, "hist" or "clahe"
-                 clip_limit: float=2.0, # CLAHE clip limit
-                 apply_voi: bool=True, # use DICOM VOI LUT / window when reading
-                 dtype: str="uint8", # storage: "uint8", "uint16" or "float16"
-                 workers: int|None=None, # worker processes; default min(2, cpu count); <= 1 runs in this process
-                 drop_bad: bool=True, # drop bad rows (True) or keep them with `cache_path=None` (False)
-                 progress: bool=True, # show a fastprogress bar
-                 verbose: bool=True, # print the summary line
-                ) -> pd.DataFrame: # the input rows (same order) plus `cache_path`
-    "Convert radiographs once into resized arrays on disk, reusing unchanged ones; bad files are skipped and reported."
-    if dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be one of {list(_CACHE_DTYPES)}, got {dtype!r}")
-    df = _source_frame(sources).copy()
-    if size is not None: _target_size(size)  # size=0 would write empty arrays
-    check_int(workers, "workers", 0, fn="cache_images", none_ok=True)
-    cache_dir = Path(cache_dir)
-    if cache_dir.exists() and not cache_dir.is_dir(): raise NotADirectoryError(f"cache_images: cache_dir {cache_dir} is a file, not a folder")
-    check_writable(cache_dir, "cache_images")  # a read-only or full folder stops here, before any source is read
-    settings = dict(size=None if size is None else list(_target_size(size)),
-                    window=list(window) if isinstance(window, (tuple, list)) else window,
-                    equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)
-    _apply_settings(np.zeros((4, 4), np.float32), None, settings["window"], equalize, clip_limit)  # fail fast on bad settings
-    jobs = [(i, str(p), str(cache_dir), settings) for i, p in enumerate(df["path"])]
-    if workers is None: workers = min(2, os.cpu_count() or 1)
-    results = [None] * len(jobs)
-    def collect(it):  # stops at the first output fault: the folder's, reported once, no source blamed
-        for r in (progress_bar(it, total=len(jobs), leave=False) if progress else it):
-            if r[2] == "output": raise OutputError(cache_dir, OSError(*r[3]), "cache_images")
-            results[r[0]] = r
-    if workers <= 1 or len(jobs) < 2:
-        collect(map(_cache_one, jobs))
-    else:
-        # Fresh ("spawn") workers: forking a process whose torch threads are already running (a
-        # Jupyter kernel or a test session after any training) can deadlock the children.
-        import multiprocessing
-        import cxr_nb.data.preprocess as _module  # the importable copy of `_cache_one`, for pickling
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            try: collect(ex.map(_module._cache_one, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers)))))
-            except OutputError:
-                ex.shutdown(wait=True, cancel_futures=True)
-                raise
-    status = [r[2] for r in results]
-    df["cache_path"] = [r[1] for r in results]
-    df["cache_error"] = [r[3] if r[2] == "bad" else None for r in results]
-    df["orig_size"] = [tuple(r[3]["orig_size"]) if r[2] != "bad" else None for r in results]
-    df["pad_info"] = [PadInfo(**{k: tuple(v) for k, v in r[3].items()}) if r[2] != "bad" else None for r in results]
-    report = [(str(p), r[3]) for p, r in zip(df["path"], results) if r[2] == "bad"]  # plain tuples: pd.concat-safe attrs
-    stats = {s: status.count(s) for s in ("computed", "reused", "bad")}
-    if drop_bad: df = df[df["cache_error"].isna()].drop(columns="cache_error")
-    df.attrs["cache_report"], df.attrs["cache_stats"], df.attrs["cache_settings"] = report, stats, settings
-    if verbose:
-        print(f"cache_images: {len(jobs)} sources -> {stats['computed']} computed, {stats['reused']} reused, "
-              f"{stats['bad']} bad ({'dropped' if drop_bad else 'kept, cache_path=None'}) in {cache_dir}")
-        for p, why in report[:10]: print(f"  skipped {p}: {why}")
-        if len(report) > 10: print(f"  ... and {len(report) - 10} more (see df.attrs['cache_report'])")
-    return df
-
-# %% ../../nbs/20_data.preprocess.ipynb #bc652747
-class PILCachedCXR(PILCXR):
-    "`PILCXR` that opens a `.npy` of `cache_images` or a shard row of `cache_shards` directly (no decoding, no resizing)."
-    @classmethod
-    def create(cls, fn, **kwargs):
-        "Open a cached `.npy` as an 8-bit image; any other input goes to `PILCXR.create`."
-        if _is_cached(fn):
-            a = _load_cached(fn)
-            if a.dtype != np.uint8: a = np.clip(np.rint(_from_storage(a) * 255), 0, 255).astype(np.uint8)
-            return cls(Image.fromarray(a, mode="L").convert(cls._mode))
-        return super().create(fn, **kwargs)
-
-class PILCachedCXR3(PILCachedCXR):
-    "`PILCachedCXR` with the gray image copied into three channels ('RGB'), for ImageNet-pretrained backbones."
-    _show_args, _open_args, _mode = {}, {"mode": "RGB"}, "RGB"
-
-def cached_getter(col: str="cache_path"): # column of the frame holding the cached arrays
-    "A `get_x` for `DataBlock` reading the cached-array column of a `cache_images` frame."
-    return lambda row: row[col]
-
-# %% ../../nbs/20_data.preprocess.ipynb #755bf7a4
-def use_cached(frame: pd.DataFrame, # a `cache_images` (or `cache_lung_regions`) frame
-               col: str = "cache_path", # the column holding the cached arrays
-              ) -> pd.DataFrame:
-    "The frame with `path` pointing at the cached arrays (the original path kept in `source_path`), index reset."
-    if not isinstance(frame, pd.DataFrame) or col not in frame or "path" not in frame:
-        raise ValueError(f"use_cached needs a frame with 'path' and {col!r} columns (from cache_images)")
-    missing = int(frame[col].isna().sum())
-    if missing: raise ValueError(f"use_cached: {missing} rows have no cached array in {col!r} (bad files kept by on_bad='keep'?)")
-    return frame.assign(source_path=frame["path"], path=frame[col]).reset_index(drop=True)
-
-# %% ../../nbs/20_data.preprocess.ipynb #4e70fd5d
-def _shard_files(k: int, items: list, cache_dir, settings: dict) -> tuple:
-    "The shard's array and index files: named by its position and a key of the settings and its sources' identity."
-    ident = []
-    for _, p in items:
-        try:
-            st = Path(p).stat()
-            ident.append([str(Path(p).resolve()), st.st_mtime_ns, st.st_size])
-        except OSError:
-            ident.append([str(p), None, None])
-    key = hashlib.sha1(json.dumps([settings, ident], sort_keys=True).encode()).hexdigest()[:12]
-    out = Path(cache_dir) / f"shard-{k:05d}-{key}.npy"
-    return out, out.with_suffix(".json")
-
-def _finished_shard(k: int, items: list, cache_dir, settings: dict):
-    "The outcome of a complete shard already on disk (its index is written last), else None."
-    out, meta = _shard_files(k, items, cache_dir, settings)
-    if not (out.is_file() and meta.is_file()): return None
-    try:
-        rows = json.loads(meta.read_text())["rows"]
-        if len(np.load(out, mmap_mode="r")) != len(items) or len(rows) != len(items): return None
-    except (OSError, ValueError, EOFError, KeyError, TypeError):
-        return None  # not a complete shard: rebuilt
-    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], True
-
-def _shard_job(job) -> tuple:
-    "Worker: (k, [(i, path)], cache_dir, settings) -> (k, shard file, [(i, row, status, PadInfo dict|reason)], reused)."
-    k, items, cache_dir, settings = job
-    cv2.setNumThreads(1)   # the pool provides the parallelism
-    done = _finished_shard(k, items, cache_dir, settings)
-    if done is not None: return done
-    out, meta = _shard_files(k, items, cache_dir, settings)
-    try:
-        with atomic_write(out, None) as tmp:  # renamed onto the shard's name once every row is in
-            rows = _fill_shard(tmp, items, settings)
-        with atomic_write(meta, "w") as f:  # written last: a shard without its index is rebuilt
-            json.dump({"settings": settings, "sources": [p for _, p in items], "rows": rows}, f)
-    except OSError as e: raise OutputError(cache_dir, e, "cache_shards") from None
-    return k, str(out), [(i, r, status, info) for (i, _), (r, status, info) in zip(items, rows)], False
-
-def _reserve(path):
-    "Allocate a file's blocks now: a full disk fails here with ENOSPC, not later with SIGBUS on a memory-mapped write."
-    fd = os.open(path, os.O_RDWR)
-    try: os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
-    except OSError as e:
-        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL): raise  # file systems without fallocate
-    finally: os.close(fd)
-
-def _fill_shard(tmp, items: list, settings: dict) -> list:
-    "Write the images of `items` into a new memory-mapped `.npy` at `tmp`; their (row, status, PadInfo dict|reason)."
-    h, w = settings["size"]
-    arr = np.lib.format.open_memmap(tmp, mode="w+", shape=(len(items), h, w),  # written in place: no shard held in memory
-                                    dtype=np.float16 if settings["dtype"] == "float16" else settings["dtype"])
-    _reserve(tmp)
-    rows = []
-    for r, (i, p) in enumerate(items):
-        path = Path(p)
-        try:
-            if not path.is_file(): raise FileNotFoundError("missing file")
-            img, info = prepare_cxr(path, settings["size"], settings["window"], settings["equalize"],
-                                    settings["clip_limit"], settings["apply_voi"])
-            arr[r] = _to_storage(img, settings["dtype"])
-            rows.append((r, "computed", asdict(info)))
-        except CXRReadError as e: rows.append((r, "bad", getattr(e, "reason", str(e))))
-        except FileNotFoundError as e: rows.append((r, "bad", str(e)))
-        except Exception as e: rows.append((r, "bad", f"{type(e).__name__}: {e}"))
-    arr.flush()
-    del arr
-    return rows
-
-def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `path` column
-                 cache_dir, # folder of the store (created if needed)
-                 size: int|tuple[int, int]=256, # `resize_pad` target (every image of a shard has this size)
-                 window: str|tuple|None=None, # None, "auto" or (center, width): see `prepare_cxr`
-                 equalize: str|None=None, # None, "hist" or "clahe"
-                 clip_limit: float=2.0, # CLAHE clip limit
-                 apply_voi: bool=True, # use DICOM VOI LUT / window when reading
-                 dtype: str="uint8", # storage: "uint8", "uint16" or "float16"
-                 shard_size: int=1024, # images per shard file
-                 workers: int|None=None, # worker processes, one shard at a time each; default min(2, cpu count)
-                 drop_bad: bool=True, # drop bad rows (True) or keep them with `cache_path=None` (False)
-                 progress: bool=True, # show a fastprogress bar over the shards
-                 verbose: bool=True, # print the summary line
-                ) -> pd.DataFrame: # the input rows (same order) plus `cache_path` ("<shard>.npy#<row>")
-    "`cache_images` for large sets: one memory-mapped `.npy` per `shard_size` images, built in parallel, finished shards reused."
-    if dtype not in _CACHE_DTYPES: raise ValueError(f"dtype must be one of {list(_CACHE_DTYPES)}, got {dtype!r}")
-    if size is None: raise ValueError("cache_shards needs a fixed size (a shard is one array); use cache_images for size=None")
-    if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
-        raise ValueError(f"shard_size must be an int >= 1, got {shard_size!r}")
-    df = _source_frame(sources).copy()
-    cache_dir = check_writable(cache_dir, "cache_shards")
-    settings = dict(size=list(_target_size(size)), window=list(window) if isinstance(window, (tuple, list)) else window,
-                    equalize=equalize, clip_limit=float(clip_limit), apply_voi=bool(apply_voi), dtype=dtype)
-    _apply_settings(np.zeros((4, 4), np.float32), None, settings["window"], equalize, clip_limit)  # fail fast on bad settings
-    paths = [str(p) for p in df["path"]]
-    jobs = [(k, list(enumerate(paths))[s:s + shard_size], str(cache_dir), settings)
-            for k, s in enumerate(range(0, len(paths), shard_size))]
-    if workers is None: workers = min(2, os.cpu_count() or 1)
-    results = [r for r in (_finished_shard(*j) for j in jobs) if r is not None]  # checked here: no pool to start for them
-    todo = [j for j in jobs if j[0] not in {r[0] for r in results}]
-    if workers <= 1 or len(todo) < 2:
-        it = map(_shard_job, todo)
-        results += list(progress_bar(it, total=len(todo), leave=False) if progress and todo else it)
-    else:
-        import multiprocessing
-        import cxr_nb.data.preprocess as _module  # the importable copy of `_shard_job`, for pickling
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            it = ex.map(_module._shard_job, todo)
-            results += list(progress_bar(it, total=len(todo), leave=False) if progress else it)
-    results.sort(key=lambda r: r[0])
-    per_row = [None] * len(paths)
-    for k, shard, rows, reused in results:
-        for i, r, status, info in rows:
-            per_row[i] = (f"{shard}#{r}" if status != "bad" else None, "reused" if reused and status != "bad" else status, info)
-    df["cache_path"] = [r[0] for r in per_row]
-    df["cache_error"] = [r[2] if r[1] == "bad" else None for r in per_row]
-    df["orig_size"] = [tuple(r[2]["orig_size"]) if r[1] != "bad" else None for r in per_row]
-    df["pad_info"] = [PadInfo(**{k: tuple(v) for k, v in r[2].items()}) if r[1] != "bad" else None for r in per_row]
-    report = [(p, r[2]) for p, r in zip(paths, per_row) if r[1] == "bad"]
-    status = [r[1] for r in per_row]
-    stats = {s: status.count(s) for s in ("computed", "reused", "bad")}
-    stats["shards_reused"], stats["shards"] = sum(r[3] for r in results), len(results)
-    shards = [r[1] for r in results]
-    try:
-        with atomic_write(cache_dir / "index.json", "w") as f:
-            json.dump({"settings": settings, "shard_size": shard_size, "shards": shards, "images": len(paths) - stats["bad"]}, f)
-    except OSError as e: raise OutputError(cache_dir, e, "cache_shards") from None
-    if drop_bad: df = df[df["cache_error"].isna()].drop(columns="cache_error")
-    df.attrs["cache_report"], df.attrs["cache_stats"], df.attrs["cache_settings"] = report, stats, settings
-    if verbose:
-        print(f"cache_shards: {len(paths)} sources in {len(results)} shards ({stats['shards_reused']} reused) -> "
-              f"{stats['computed']} computed, {stats['reused']} reused, {stats['bad']} bad "
-              f"({'dropped' if drop_bad else 'kept, cache_path=None'}) in {cache_dir}")
-        for p, why in report[:10]: print(f"  skipped {p}: {why}")
-        if len(report) > 10: print(f"  ... and {len(report) - 10} more (see df.attrs['cache_report'])")
-    return df
-
-
-# %% ../../nbs/20_data.preprocess.ipynb #0e7271ef
-def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)
-                             folder, # where the level arrays are written; files already there with the same name are reused
-                             n: int = 8, # number of levels (Yang et al.: 8)
-                             lo: float = 0.6, # darkest factor
-                             hi: float = 1.4, # brightest factor
-                             mode: str = "gamma", # as in `brightness_levels`
-                            ) -> pd.DataFrame:
-    "Every row `n` times, once per brightness level, with `path` pointing at that level's cached array."
-    if not isinstance(df, pd.DataFrame) or "path" not in df:
-        raise ValueError("expand_brightness_levels needs a DataFrame with a 'path' column of cached .npy arrays")
-    factors = brightness_factors(n, lo, hi)
-    if mode not in ("gamma", "multiply"): raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
-    not_npy = [p for p in df["path"] if not _is_cached(p)]
-    if not_npy: raise ValueError(f"expand_brightness_levels: {not_npy[0]} is not a cached .npy (run cache_images first)")
-    folder = check_writable(folder, "expand_brightness_levels")
-    tag = f"{mode}{lo:g}-{hi:g}"
-    parts = []
-    for k, f in enumerate(factors):
-        paths = []
-        for p in df["path"]:
-            m = _SHARD_REF.match(str(p))
-            stem = f"{Path(m.group(1)).stem}_{m.group(2)}" if m else Path(p).stem
-            out = folder / f"{stem}_level{k + 1}of{n}_{tag}.npy"
-            if not out.exists():
-                a = _load_cached(p)
-                img = _apply_brightness(_from_storage(a), float(f), mode)
-                try:
-                    with atomic_write(out) as fh: np.save(fh, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
-                except OSError as e: raise OutputError(folder, e, "expand_brightness_levels") from None
-            paths.append(str(out))
-        parts.append(df.assign(level_source=df["path"].to_numpy(), path=paths, brightness_level=k + 1,
-                               brightness_factor=float(f)))
-    return pd.concat(parts).sort_index(kind="stable")

@@ -143,8 +143,7 @@ def balanced_test_split(df: pd.DataFrame, # a loader's frame (needs `patient_id`
     if not isinstance(df, pd.DataFrame) or "patient_id" not in df:
         raise ValueError("balanced_test_split: df must be a DataFrame with a 'patient_id' column")
     if label not in df: raise KeyError(f"balanced_test_split: no column {label!r}; columns: {list(df.columns)}")
-    if not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
-        raise ValueError(f"balanced_test_split: n_per_class must be an int >= 1, got {n_per_class!r}")
+    check_int(n_per_class, "n_per_class", 1, fn="balanced_test_split")
     if df[label].isna().any(): raise ValueError(f"balanced_test_split: {int(df[label].isna().sum())} rows have no {label!r}")
     df = df.copy()
     pid = df["patient_id"].astype(str)

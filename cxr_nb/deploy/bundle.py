@@ -35,12 +35,13 @@ from fastprogress.fastprogress import progress_bar
 import cxr_nb.classify.learner as _classify
 from ..io import atomic_write
 from ..io import CXRReadError, read_cxr
-from ..data.preprocess import cache_images, prepare_array
+from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
 from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
-from ..classify.learner import OWN_ARCHS, cxr_vision_model, threshold_for_target
-from ..evaluate.metrics import (apply_temperature, binary_report, bootstrap_ci, brier_score, expected_calibration_error,
-                            fit_temperature, per_class_auc_ci, accuracy)
+from ..classify.nets import OWN_ARCHS, cxr_vision_model
+from ..classify.learner import threshold_for_target
+from ..evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error, fit_temperature)
+from ..evaluate.metrics import (binary_report, bootstrap_ci, per_class_auc_ci, accuracy)
 from ..evaluate.interpret import grad_cam
 from ..evaluate.plots import plot_reliability, plot_roc
 from ..checks import read_table

@@ -20,6 +20,7 @@ from scipy import ndimage
 from torch import nn
 
 from ..boxes import box_iou
+from ..checks import is_int
 
 # %% ../../nbs/51_evaluate.interpret.ipynb #0ac40906
 def _as_inputs(model: nn.Module, x) -> tuple:
@@ -264,7 +265,7 @@ def oracle_peak_box(cam_map: np.ndarray, # heat map (H, W)
     if m.ndim != 2: raise ValueError(f"oracle_peak_box: cam_map must be 2-D (H, W), got shape {m.shape}")
     if true_box is None or len(true_box) != 4: raise ValueError(f"oracle_peak_box: true_box must be (x0, y0, x1, y1), got {true_box!r}")
     for name, v in (("neighborhood", neighborhood), ("dilations", dilations)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "neighborhood" else 0):
+        if not is_int(v) or v < (1 if name == "neighborhood" else 0):
             raise ValueError(f"oracle_peak_box: {name} must be a non-negative int, got {v!r}")
     x0t, y0t, x1t, y1t = (float(v) for v in true_box)
     w, h = x1t - x0t, y1t - y0t

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ..checks import is_int
 from .metrics import (auc_from_operating_points, bootstrap_ci, confusion_matrix, precision_recall_curve, roc_auc,
                             roc_curve)
 
@@ -362,7 +363,7 @@ def plot_equalization(before: np.ndarray, # the radiograph (H, W) in [0, 1]
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
             raise ValueError(f"plot_equalization: {name} must hold values in [0, 1] (got {np.nanmin(a):.3g}..{np.nanmax(a):.3g})")
         imgs.append(a)
-    if not isinstance(bins, int) or bins < 2: raise ValueError(f"plot_equalization: bins must be an integer >= 2, got {bins!r}")
+    if not is_int(bins) or bins < 2: raise ValueError(f"plot_equalization: bins must be an integer >= 2, got {bins!r}")
     if len(titles) != 2: raise ValueError(f"plot_equalization: titles needs 2 entries, got {len(titles)}")
     fig, axs = plt.subplots(2, 2, figsize=(8.5, 7.2), gridspec_kw=dict(height_ratios=[1.6, 1]))
     plt.close(fig)
@@ -403,7 +404,7 @@ def plot_precision_recall(curves: Mapping, # name -> (y_true, y_score): a curve 
     return fig
 
 # %% ../../nbs/52_evaluate.plots.ipynb #7d8a76f9
-from .metrics import expected_calibration_error, reliability_table
+from .calibration import expected_calibration_error, reliability_table
 
 def plot_reliability(curves: Mapping | tuple, # name -> (y_true, prob), or one (y_true, prob)
                      n_bins: int = 10, # equal-width probability bins

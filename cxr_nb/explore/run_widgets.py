@@ -19,17 +19,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 import ipywidgets as W
 
-from ..classify.learner import BatchControlSampler
+from ..data.dataloaders import BatchControlSampler
+from ..checks import check_binary, check_frame, check_int, is_int
 from ..io import read_cxr
-from ..evaluate.metrics import _as_binary, auc_from_operating_points, fpr, recall, tnr
+from ..evaluate.metrics import auc_from_operating_points, fpr, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import resize_pad_mask
-from .widgets import Explorer, _check_frame, explorers_live, row_masks, static_figure
+from .widgets import Explorer, explorers_live, row_masks, static_figure
 
 # %% auto #0
-__all__ = ['OUTCOMES', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial_rates', 'plot_batches', 'plot_scheme_points',
-           'plot_batch_control', 'BatchControlExplorer', 'batch_control_explorer', 'rank_predictions', 'case_view',
-           'plot_case', 'plot_predictions', 'PredictionBrowser', 'prediction_browser']
+__all__ = ['OUTCOME_FILTERS', 'scheme_name', 'sampler_batches', 'scheme_points', 'trial_rates', 'plot_batches',
+           'plot_scheme_points', 'plot_batch_control', 'BatchControlExplorer', 'batch_control_explorer',
+           'rank_predictions', 'case_view', 'plot_case', 'plot_predictions', 'PredictionBrowser', 'prediction_browser']
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #fa0f974d
 _PAPER_SCHEMES = {6: "P100", 5: "P83", 4: "P66", 3: "P50", 2: "P33", 1: "P17"}  # Chang & Huang, batch size 6
@@ -39,8 +40,8 @@ def scheme_name(bs: int, # batch size
                ) -> str:
     "The paper's name of a scheme at batch size 6 (P100, P83, P66, P50, P33, P17), else P<100 k / bs, rounded>; or RAND."
     if k is None: return "RAND"
-    if not isinstance(bs, (int, np.integer)) or bs < 1: raise ValueError(f"bs must be an int >= 1, got {bs!r}")
-    if not isinstance(k, (int, np.integer)) or not 0 <= k <= bs: raise ValueError(f"k must be an int in 0..{bs} or None, got {k!r}")
+    check_int(bs, "bs", 1)
+    if not is_int(k) or not 0 <= k <= bs: raise ValueError(f"k must be an int in 0..{bs} or None, got {k!r}")
     if bs == 6 and k > 0: return _PAPER_SCHEMES[int(k)]  # the paper writes P66 for 4 of 6 (66.7 %) and P17 for 1 of 6
     return f"P{round(100 * k / bs)}"
 
@@ -58,9 +59,9 @@ def sampler_batches(labels, # 0/1 label of every training image
                     epoch: int = 0, # which epoch's batches
                    ) -> pd.DataFrame:
     "The batches a `BatchControlSampler` yields, tidy: batch, slot, index (into `labels`), label."
-    y = _as_binary(labels, "labels")
+    y = check_binary(labels, "labels")
     for name, v, lo in (("bs", bs, 1), ("n_batches", n_batches, 1), ("epoch", epoch, 0)):
-        if not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_int(v, name, lo)
     sampler = BatchControlSampler(y, bs, k, steps=n_batches, seed=seed)
     for _ in range(epoch): iter(sampler)
     rows = [(b, j, i, int(y[i])) for b, batch in enumerate(iter(sampler)) for j, i in enumerate(batch)]
@@ -68,7 +69,7 @@ def sampler_batches(labels, # 0/1 label of every training image
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #16252a4a
 def _trial_table(trials) -> pd.DataFrame:
-    t = _check_frame(trials, ("scheme", "tpr"), "trials")
+    t = check_frame(trials, ("scheme", "tpr"), "trials")
     if "fpr" not in t.columns:
         if "tnr" not in t.columns: raise ValueError(f"trials needs an 'fpr' or a 'tnr' column; columns: {list(t.columns)}")
         t = t.assign(fpr=1 - t["tnr"].astype(float))
@@ -94,7 +95,7 @@ def trial_rates(arms: Mapping, # scheme -> `ExperimentResult` (or its prediction
     rows = []
     for scheme, res in arms.items():
         p = getattr(res, "predictions", res)
-        _check_frame(p, ("target", "pred"), f"predictions of {scheme!r}")
+        check_frame(p, ("target", "pred"), f"predictions of {scheme!r}")
         vocab = list(getattr(res, "vocab", None) or [c[5:] for c in p.columns if str(c).startswith("prob_")])
         pos = len(vocab) - 1 if positive is None else vocab.index(positive) if positive in vocab else None
         if pos is None: raise ValueError(f"{scheme!r}: no class {positive!r} among {vocab}")
@@ -109,7 +110,7 @@ def plot_batches(batches: pd.DataFrame, # from `sampler_batches`
                  ax=None, title: str | None = None,
                 ) -> Figure:
     "One row per batch, one cell per image: red positive, blue negative, the positive count at the right."
-    b = _check_frame(batches, ("batch", "slot", "label"), "batches")
+    b = check_frame(batches, ("batch", "slot", "label"), "batches")
     grid = b.pivot(index="batch", columns="slot", values="label").to_numpy(float)
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(1.2 + 0.45 * grid.shape[1], 9), 0.8 + 0.32 * grid.shape[0])); plt.close(fig)
@@ -156,7 +157,7 @@ def plot_batch_control(labels, bs: int, k: int | None, # as `sampler_batches`
                       ) -> Figure:
     "The batches of one scheme and, with `trials`, where each scheme lands on the TPR-FPR plane (that scheme ringed)."
     b = sampler_batches(labels, bs, k, n_batches, seed, epoch)
-    share = float(np.mean(_as_binary(labels, "labels")))
+    share = float(np.mean(check_binary(labels, "labels")))
     fig, axs = plt.subplots(1, 2 if trials is not None else 1, figsize=(11.5 if trials is not None else 5.5, 4.4),
                             squeeze=False, gridspec_kw=dict(width_ratios=[1, 1.15]) if trials is not None else None)
     plt.close(fig)
@@ -177,7 +178,7 @@ class BatchControlExplorer(Explorer):
     def __init__(self, labels, bs: int = 6, k: int | None = 1, trials=None, n_batches: int = 8, seed: int = 0,
                  max_bs: int = 32, title: str | None = None):
         super().__init__()
-        self.labels = _as_binary(labels, "labels")
+        self.labels = check_binary(labels, "labels")
         self.trials = None if trials is None else _trial_table(trials)
         self.bs = W.IntSlider(value=bs, min=1, max=max(max_bs, bs), description="batch size", continuous_update=False)
         self.k = W.IntSlider(value=0 if k is None else k, min=0, max=bs, description="positives", continuous_update=False)
@@ -230,12 +231,12 @@ def batch_control_explorer(labels, # 0/1 label of every training image
     return BatchControlExplorer(labels, bs, k, trials, n_batches, seed, title=title)
 
 # %% ../../nbs/61_explore.run_widgets.ipynb #cf79e68f
-OUTCOMES = ("all", "errors", "FN", "FP", "TP", "TN")
+OUTCOME_FILTERS = ("all", "errors", "FN", "FP", "TP", "TN")  # what the prediction browser shows; the outcomes themselves: `cxr_nb.boxes.OUTCOMES`
 
 def _prediction_frame(preds, positive=None) -> tuple:
     "(predictions frame, class names, index of the positive class) of an ExperimentResult or a predictions frame."
     p = getattr(preds, "predictions", preds)
-    _check_frame(p, ("target",), "predictions")
+    check_frame(p, ("target",), "predictions")
     vocab = list(getattr(preds, "vocab", None) or [c[len("prob_"):] for c in p.columns if str(c).startswith("prob_")])
     if not vocab: raise ValueError(f"predictions have no prob_<class> columns; columns: {list(p.columns)}")
     if positive is None: pos = len(vocab) - 1
@@ -248,13 +249,13 @@ def _prediction_frame(preds, positive=None) -> tuple:
 
 def rank_predictions(preds, # an `ExperimentResult` or its predictions frame (target, prob_<class>...)
                      by: str = "loss", # "loss" (most wrong first), "confidence" (most confident first) or "prob"
-                     outcome: str = "all", # one of OUTCOMES: "all", "errors" (FN and FP), "FN", "FP", "TP", "TN"
+                     outcome: str = "all", # one of OUTCOME_FILTERS: "all", "errors" (FN and FP), "FN", "FP", "TP", "TN"
                      threshold: float = 0.5, # positive when prob >= threshold
                      positive=None, # the positive class (default: the last one)
                     ) -> pd.DataFrame:
     "Held-out predictions with prob, truth, outcome, loss and confidence, filtered to an outcome and sorted."
     if by not in ("loss", "confidence", "prob"): raise ValueError(f"by must be 'loss', 'confidence' or 'prob', got {by!r}")
-    if outcome not in OUTCOMES: raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    if outcome not in OUTCOME_FILTERS: raise ValueError(f"outcome must be one of {OUTCOME_FILTERS}, got {outcome!r}")
     p, vocab, pos = _prediction_frame(preds, positive)
     prob = p[f"prob_{vocab[pos]}"].astype(float).to_numpy()
     if ((prob < 0) | (prob > 1) | np.isnan(prob)).any():
@@ -275,7 +276,7 @@ def _source_row(case: pd.Series, df: pd.DataFrame | None) -> pd.DataFrame:
     if df is None:
         if "path" not in case.index: raise ValueError("the predictions have no 'path' column: pass df= (the frame trained on)")
         return case.to_frame().T
-    _check_frame(df)
+    check_frame(df)
     if "row" in case.index and case["row"] in df.index:
         return df.loc[[case["row"]]]
     if "path" in case.index:
@@ -330,7 +331,7 @@ def plot_predictions(preds, # an `ExperimentResult` or its predictions frame
                      by: str = "loss", outcome: str = "all", threshold: float = 0.5, positive=None, # see `rank_predictions`
                     ) -> Figure:
     "The first `n` cases of `rank_predictions` side by side: the prediction browser's static figure."
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n", 1)
     _, _, pos = _prediction_frame(preds, positive)
     ranked = rank_predictions(preds, by, outcome, threshold, positive).head(n)
     if len(ranked) == 0:
@@ -356,7 +357,7 @@ class PredictionBrowser(Explorer):
         self._views = {}
         self.by = W.Dropdown(options=[("loss (most wrong first)", "loss"), ("confidence", "confidence"),
                                       ("probability", "prob")], value=by, description="sort by")
-        self.outcome = W.ToggleButtons(options=list(OUTCOMES), value=outcome, description="show")
+        self.outcome = W.ToggleButtons(options=list(OUTCOME_FILTERS), value=outcome, description="show")
         self.threshold = W.FloatSlider(value=threshold, min=0, max=1, step=0.01, description="threshold",
                                        continuous_update=False)
         self.case = W.IntSlider(min=0, max=0, description="case", continuous_update=False)

@@ -23,19 +23,21 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 import ipywidgets as W
+from fastcore.basics import patch
 
 from ..classify.learner import threshold_for_target
 from ..data.datasets import read_mask
-from ..io import CXRReadError, read_cxr
-from ..evaluate.metrics import _as_binary, accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
+from ..checks import check_binary, check_frame, check_int
+from ..io import CXRReadError, image_header, read_cxr
+from ..evaluate.metrics import accuracy, binary_counts, confusion_matrix, f1, fpr, precision, recall, tnr
 from ..evaluate.plots import plot_overlay, plot_roc
 from ..data.preprocess import clahe, equalize_hist, percentile_window, window
 from ..vocab import NIH_FINDINGS
 
 # %% auto #0
 __all__ = ['WIDGETS_ENV', 'EQUALIZE', 'explorers_live', 'static_figure', 'Explorer', 'label_choices', 'filter_frame',
-           'prepare_view', 'row_masks', 'row_boxes', 'image_header', 'plot_radiograph', 'plot_radiographs',
-           'RadiographViewer', 'radiograph_viewer', 'operating_point', 'plot_operating_point', 'OperatingPointExplorer',
+           'prepare_view', 'row_masks', 'row_boxes', 'plot_radiograph', 'plot_radiographs', 'RadiographViewer',
+           'radiograph_viewer', 'operating_point', 'plot_operating_point', 'OperatingPointExplorer',
            'operating_point_explorer']
 
 # %% ../../nbs/60_explore.widgets.ipynb #2fa7fe65
@@ -129,20 +131,13 @@ class Explorer(W.VBox):
         raise NotImplementedError
 
 # %% ../../nbs/60_explore.widgets.ipynb #2387af22
-from ..checks import check_columns
-
-def _check_frame(df, need=("path",), what="df") -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame (a loader's frame), got {type(df).__name__}")
-    return check_columns(df, need, what)  # the package's one column check (ValueError naming the missing ones)
-
 def _finding_columns(df: pd.DataFrame) -> list:
     return [c for c in NIH_FINDINGS if c in df.columns]
 
 def label_choices(df: pd.DataFrame, # a loader's frame
                  ) -> list:
     "What `filter_frame(label=...)` accepts: the values of `label`, else the 0/1 finding columns (NIH)."
-    _check_frame(df, ())
+    check_frame(df, ())
     if "label" in df.columns:
         return sorted(df["label"].dropna().unique().tolist(), key=str)
     return _finding_columns(df)
@@ -153,7 +148,7 @@ def filter_frame(df: pd.DataFrame, # a loader's frame
                  patient: str | None = None, # part of a `patient_id` (case-insensitive); None or "": all
                 ) -> pd.DataFrame:
     "The rows of `df` with that label, split and patient."
-    _check_frame(df, ())
+    check_frame(df, ())
     keep = pd.Series(True, index=df.index)
     if label is not None:
         if "label" in df.columns:
@@ -223,35 +218,6 @@ def row_boxes(row: pd.Series, # one row of a loader's frame (`boxes`, optional `
         out.setdefault(str(lab), []).append(tuple(float(v) for v in b))
     return out
 
-# %% ../../nbs/60_explore.widgets.ipynb #e143570d
-def _header_value(el, max_len: int) -> str:
-    if el.VR == "SQ":
-        return f"<sequence of {len(el.value)} item(s)>"
-    v = str(el.value)
-    return v if len(v) <= max_len else v[:max_len - 1] + "…"
-
-def image_header(path, # a radiograph file
-                 max_len: int = 64, # longer values are cut
-                ) -> pd.DataFrame:
-    "The DICOM header as a table (tag, keyword, VR, value; pixel data left out), or a raster file's `read_cxr` metadata."
-    from cxr_nb import io as cio
-    path = cio._check_file(path)
-    if cio._has_dicm_preamble(path) or path.suffix.lower() in cio._DICOM_EXTS or cio._may_be_raw_dicom(path):
-        import pydicom
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except Exception as e:
-            raise CXRReadError(path, f"cannot read the DICOM header ({type(e).__name__}: {e})") from None
-        if len(ds) == 0 or not any(k in ds for k in cio._DICOM_SIGNS):
-            raise CXRReadError(path, "not a DICOM file (no image attributes in its header)")
-        rows = [dict(tag=f"({el.tag.group:04X},{el.tag.element:04X})", keyword=el.keyword or el.name, VR=el.VR,
-                     value=_header_value(el, max_len))
-                for el in [*getattr(ds, "file_meta", []), *ds] if el.tag != 0x7FE00010]
-        return pd.DataFrame(rows, columns=["tag", "keyword", "VR", "value"])
-    _, meta = read_cxr(path)
-    return pd.DataFrame([dict(tag="", keyword=k, VR="", value=str(v)) for k, v in meta.items()],
-                        columns=["tag", "keyword", "VR", "value"])
-
 # %% ../../nbs/60_explore.widgets.ipynb #17248335
 def _title(row: pd.Series) -> str:
     bits = [str(row[c]) for c in ("patient_id",) if c in row.index]
@@ -282,8 +248,8 @@ def plot_radiographs(df: pd.DataFrame, # a loader's frame (or a filtered part of
                      **kwargs, # passed to `plot_radiograph`
                     ) -> Figure:
     "The first `n` rows side by side: the radiograph viewer's static figure."
-    _check_frame(df)
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_frame(df)
+    check_int(n, "n", 1)
     rows = df.head(n)
     if len(rows) == 0: raise ValueError("plot_radiographs: the frame has no rows (filtered to nothing?)")
     fig, axs = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.9), squeeze=False)
@@ -301,7 +267,7 @@ class RadiographViewer(Explorer):
     dpi = 100
     def __init__(self, df: pd.DataFrame, title: str | None = None, header_rows: int = 40):
         super().__init__()
-        self.df, self.header_rows, self._cache = _check_frame(df), header_rows, {}
+        self.df, self.header_rows, self._cache = check_frame(df), header_rows, {}
         # options are (text, value) pairs; "all" is a string of its own (a None value shows as an empty box)
         opt = lambda vals: [("all", _ALL)] + [(str(v), v) for v in vals]
         self.label = W.Dropdown(options=opt(label_choices(df)), value=_ALL, description="label")
@@ -328,68 +294,76 @@ class RadiographViewer(Explorer):
         self.rows = df
         self._refilter()
 
-    def _refilter(self, *_):
-        def f():
-            none = lambda v: None if isinstance(v, str) and v == _ALL else v
-            self.rows = filter_frame(self.df, none(self.label.value), none(self.split.value), self.patient.value)
-            with self._quiet():
-                self.case.max = max(len(self.rows) - 1, 0)
-                self.case.value = 0
-            self._new_case()
-        self._guard(f)
-
-    def current(self) -> pd.Series | None:
-        "The row on show (None when the filters leave no row)."
-        return self.rows.iloc[self.case.value] if len(self.rows) else None
-
-    def _image(self, row) -> np.ndarray:
-        p = str(row["path"])
-        if p not in self._cache:
-            self._cache = {p: read_cxr(p)[0]}  # keep one decoded file: the window sliders redraw it often
-        return self._cache[p]
-
-    def _new_case(self, *_):
-        if getattr(self, "_busy", False): return
-        def f():
-            row = self.current()
-            n = len(self.rows)
-            self.where.value = (f"{self.case.value + 1} of {n}: {Path(str(row['path'])).name}" if n
-                                else "<i>no case matches these filters</i>")
-            h = image_header(row["path"], max_len=40).head(self.header_rows) if n else pd.DataFrame()
-            h = h[[c for c in h.columns if (h[c].astype(str) != "").any()]]  # a PNG has no tags nor VRs
-            self.header.value = (f"<div style='font-size:85%'>{h.to_html(index=False, border=0, classes='cxr-header')}</div>"
-                                 if n else "")
-        self._guard(f)
-        self.redraw()
-
-    def auto_window(self):
-        "Set the window to the 1st-99th percentile of the image on show."
-        row = self.current()
-        if row is None: return
-        c, w = percentile_window(self._image(row), 1, 99)
+# %% ../../nbs/60_explore.widgets.ipynb #ffd47deb
+@patch
+def _refilter(self: RadiographViewer, *_):
+    def f():
+        none = lambda v: None if isinstance(v, str) and v == _ALL else v
+        self.rows = filter_frame(self.df, none(self.label.value), none(self.split.value), self.patient.value)
         with self._quiet():
-            self.width.value = min(max(w, self.width.min), 1.0)
-            self.center.value = c
-        self.redraw()
+            self.case.max = max(len(self.rows) - 1, 0)
+            self.case.value = 0
+        self._new_case()
+    self._guard(f)
 
-    def figure(self) -> Figure:
+@patch
+def current(self: RadiographViewer) -> pd.Series | None:
+    "The row on show (None when the filters leave no row)."
+    return self.rows.iloc[self.case.value] if len(self.rows) else None
+
+@patch
+def _image(self: RadiographViewer, row) -> np.ndarray:
+    p = str(row["path"])
+    if p not in self._cache:
+        self._cache = {p: read_cxr(p)[0]}  # keep one decoded file: the window sliders redraw it often
+    return self._cache[p]
+
+@patch
+def _new_case(self: RadiographViewer, *_):
+    if getattr(self, "_busy", False): return
+    def f():
         row = self.current()
-        if row is None:
-            fig, ax = plt.subplots(figsize=(4, 1)); plt.close(fig)
-            ax.text(0.5, 0.5, "no case matches these filters", ha="center", va="center"); ax.set_axis_off()
-            return fig
-        window_on = not (self.center.value == 0.5 and self.width.value >= 1.0)
-        return plot_radiograph(row, *((self.center.value, self.width.value) if window_on else (None, None)),
-                               equalize=self.equalize.value, masks=self.masks.value, boxes=self.boxes.value,
-                               image=self._image(row))
+        n = len(self.rows)
+        self.where.value = (f"{self.case.value + 1} of {n}: {Path(str(row['path'])).name}" if n
+                            else "<i>no case matches these filters</i>")
+        h = image_header(row["path"], max_len=40).head(self.header_rows) if n else pd.DataFrame()
+        h = h[[c for c in h.columns if (h[c].astype(str) != "").any()]]  # a PNG has no tags nor VRs
+        self.header.value = (f"<div style='font-size:85%'>{h.to_html(index=False, border=0, classes='cxr-header')}</div>"
+                             if n else "")
+    self._guard(f)
+    self.redraw()
 
+@patch
+def auto_window(self: RadiographViewer):
+    "Set the window to the 1st-99th percentile of the image on show."
+    row = self.current()
+    if row is None: return
+    c, w = percentile_window(self._image(row), 1, 99)
+    with self._quiet():
+        self.width.value = min(max(w, self.width.min), 1.0)
+        self.center.value = c
+    self.redraw()
+
+@patch
+def figure(self: RadiographViewer) -> Figure:
+    row = self.current()
+    if row is None:
+        fig, ax = plt.subplots(figsize=(4, 1)); plt.close(fig)
+        ax.text(0.5, 0.5, "no case matches these filters", ha="center", va="center"); ax.set_axis_off()
+        return fig
+    window_on = not (self.center.value == 0.5 and self.width.value >= 1.0)
+    return plot_radiograph(row, *((self.center.value, self.width.value) if window_on else (None, None)),
+                           equalize=self.equalize.value, masks=self.masks.value, boxes=self.boxes.value,
+                           image=self._image(row))
+
+# %% ../../nbs/60_explore.widgets.ipynb #1b74e0c9
 def radiograph_viewer(df: pd.DataFrame, # a loader's frame (`path`; optional label, split, patient_id, mask_*, boxes)
                       static: bool | None = None, # see `explorers_live`
                       title: str | None = None,
                       n_static: int = 4, # cases in the static figure
                      ):
     "Browse a loader's frame: filters, window, equalisation, masks and boxes, the file's header (static: the first cases)."
-    _check_frame(df)
+    check_frame(df)
     if not explorers_live(static):
         return static_figure(plot_radiographs(df, n=n_static))
     return RadiographViewer(df, title=title)
@@ -406,7 +380,7 @@ def _labels_scores(y_true, y_score, what: str = "y_true, y_score") -> tuple:
         raise ValueError(f"{what} are empty")
     if not np.isfinite(s).all():
         raise ValueError(f"{what.split(', ')[-1]} holds {int((~np.isfinite(s)).sum())} NaN or infinite value(s)")
-    return _as_binary(y, what.split(", ")[0]), s
+    return check_binary(y, what.split(", ")[0]), s
 
 def operating_point(y_true, # 0/1 labels
                     y_score, # scores of the positive class (e.g. probabilities)

@@ -21,235 +21,41 @@ import cv2
 
 from ..vocab import ILO_SUBCATEGORIES, PHANTOM_FINDINGS
 from ..checks import check_choice, check_int
+from .anatomy import Draws, chest_anatomy, closed_spline, uniform
 
 MIN_PHANTOM_SIZE = 16  # smallest image side `make_phantom` draws (below it the anatomy is a few pixels)
-
-# %% ../../nbs/10_phantom.render.ipynb #de2821b8
-def _cr_basis(n):
-    "Catmull-Rom basis (n, 4) for n samples per segment."
-    t = np.linspace(0, 1, n, endpoint=False, dtype=np.float32)[:, None]
-    return 0.5 * np.concatenate([-t + 2 * t ** 2 - t ** 3, 2 - 5 * t ** 2 + 3 * t ** 3, t + 4 * t ** 2 - 3 * t ** 3, -t ** 2 + t ** 3], 1)
-
-
-def _spline(pts, n=10):
-    "Dense points of an open Catmull-Rom spline through control points `pts` (N,2), ends kept."
-    p = np.asarray(pts, np.float32)
-    p = np.concatenate([p[:1] * 2 - p[1:2], p, p[-1:] * 2 - p[-2:-1]])
-    idx = np.arange(len(p) - 3)[:, None] + np.arange(4)
-    out = np.einsum("tk,skd->std", _cr_basis(n), p[idx]).reshape(-1, 2)
-    return np.concatenate([out, p[-2:-1]])
-
-
-def _closed_spline(pts, n=10):
-    "Dense points of a closed Catmull-Rom spline through `pts` (N,2)."
-    p = np.asarray(pts, np.float32)
-    idx = (np.arange(len(p))[:, None] + np.arange(-1, 3)) % len(p)
-    return np.einsum("tk,skd->std", _cr_basis(n), p[idx]).reshape(-1, 2)
-
-
-def _band(center, half_width):
-    "Polygon of a band of `half_width` (scalar or per point) around an open centerline (N,2)."
-    d = np.gradient(center, axis=0)
-    n = np.stack([-d[:, 1], d[:, 0]], 1) / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-6)
-    hw = np.asarray(half_width, np.float32).reshape(-1, 1)
-    return np.concatenate([center + n * hw, (center - n * hw)[::-1]])
-
-
-class _Draws:
-    "A numpy Generator whose scalar `random()` and `normal()` come from pre-drawn buffers (fast in Python loops)."
-    def __init__(self, seed):
-        self.g = np.random.default_rng(seed)
-        self._u, self._n, self._i, self._j = self.g.random(1024), self.g.standard_normal(512), 0, 0
-
-    def random(self, size=None):
-        if size is not None:
-            return self.g.random(size)
-        if self._i >= len(self._u):
-            self._u, self._i = self.g.random(1024), 0
-        self._i += 1
-        return float(self._u[self._i - 1])
-
-    def normal(self, loc=0.0, scale=1.0, size=None):
-        if size is not None:
-            return self.g.normal(loc, scale, size)
-        if self._j >= len(self._n):
-            self._n, self._j = self.g.standard_normal(512), 0
-        self._j += 1
-        return loc + scale * float(self._n[self._j - 1])
-
-    def __getattr__(self, name):
-        return getattr(self.g, name)
-
-
-def _u(rng, a, b):
-    "A uniform float in [a, b)."
-    return a + (b - a) * rng.random()
-
-# %% ../../nbs/10_phantom.render.ipynb #bc8f15d5
-def _lung_outline(rng, side, dome_top, dome_med, cp_y, med_x, apex_y):
-    "Canonical outline (N,2) of one lung; side -1 = patient's right (image left), +1 = patient's left."
-    j = lambda s: float(rng.normal(0, s))
-    s = side
-    lat = _u(rng, 0.94, 1.04)
-    cp = (s * (lat - _u(rng, 0.0, 0.05)), cp_y)
-    card = (s * (med_x + j(0.02)), dome_med)
-    dome_peak_x = _u(rng, 0.35, 0.6)
-    dome = [card,
-            (s * (med_x + 0.6 * (dome_peak_x - med_x)), dome_top + 0.25 * (dome_med - dome_top) + j(0.01)),
-            (s * dome_peak_x, dome_top),
-            (s * (dome_peak_x + 0.55 * (lat - dome_peak_x)), dome_top + 0.3 * (cp_y - dome_top) + j(0.012)),
-            cp]
-    apex_x = _u(rng, 0.42, 0.58)
-    bulge = _u(rng, -0.04, 0.03)
-    rest = [cp,
-            (s * (lat + j(0.015)), cp_y - 0.22 + j(0.03)),
-            (s * (lat - 0.03 + bulge + j(0.015)), 0.45 + j(0.03)),
-            (s * (lat - 0.13 + bulge + j(0.02)), 0.22 + j(0.02)),
-            (s * (apex_x + 0.17 + j(0.02)), apex_y + 0.05 + j(0.01)),
-            (s * apex_x, apex_y),
-            (s * (apex_x - 0.17 + j(0.02)), apex_y + 0.04 + j(0.01)),
-            (s * (med_x + 0.06 + j(0.015)), 0.16 + j(0.02)),
-            (s * (med_x + (0.05 if s > 0 else 0.0) + j(0.015)), 0.3 + j(0.02)),
-            (s * (med_x + j(0.015)), 0.5 + j(0.02)),
-            (s * (med_x + j(0.015)), 0.5 + 0.5 * (dome_med - 0.5)),
-            card]
-    return np.concatenate([_spline(dome, 8), _spline(rest, 8)[1:-1]])
-
-
-def _heart_outline(rng, dome_l, scale=1.0):
-    "Canonical outline of the heart: a tilted rounded D whose apex points down and to the patient's left (image right)."
-    top = _u(rng, 0.48, 0.58)
-    bot = dome_l + _u(rng, 0.06, 0.11)
-    xr, xl = _u(rng, -0.38, -0.2), _u(rng, 0.48, 0.7)
-    cx, cy = 0.5 * (xl + xr), 0.5 * (top + bot)
-    hw, hh = 0.5 * (xl - xr) * scale, 0.5 * (bot - top) * scale
-    th = np.linspace(0, 2 * np.pi, 12, endpoint=False) + rng.uniform(-0.1, 0.1)
-    c, s = np.cos(th), np.sin(th)
-    e = _u(rng, 0.7, 0.9)                                    # superellipse: flatter sides and base
-    r = 1 + rng.normal(0, 0.03, len(th)) + _u(rng, 0.0, 0.12) * np.exp(-((th - 0.6) % (2 * np.pi)) ** 2 / 0.3)  # apex bulge
-    x = hw * r * np.sign(c) * np.abs(c) ** e
-    y = 2 * hh * r * np.sign(s) * np.abs(s) ** e            # work in a roughly isotropic frame (y unit ~ 2 x units)
-    t = math.radians(_u(rng, 5, 20))                         # long axis tilted, apex down to the image right
-    xx, yy = x * math.cos(t) - y * math.sin(t), x * math.sin(t) + y * math.cos(t)
-    return _closed_spline(np.stack([cx + xx, cy + yy / 2], 1).astype(np.float32), 6)
-
-
-def _vessel_segments(rng, hilum, side, n_roots=7):
-    "Branching vessel tree from a hilum as canonical line segments (x0, y0, x1, y1, width)."
-    segs, stack = [], []
-    for k in range(n_roots):
-        ang = math.radians(_u(rng, -85, 80))
-        ang = ang if side > 0 else math.pi - ang  # mirror for the patient's right
-        stack.append((hilum[0], hilum[1], ang, _u(rng, 0.14, 0.22), 1.0))
-    while stack:
-        x, y, a, L, w = stack.pop()
-        if w < 0.25 or L < 0.03:
-            continue
-        x1, y1 = x + L * math.cos(a) * 1.0, y + L * math.sin(a) * 0.8
-        segs.append((x, y, x1, y1, w))
-        for _ in range(2 if rng.random() < 0.8 else 1):
-            stack.append((x1, y1, a + _u(rng, -0.6, 0.6), L * _u(rng, 0.6, 0.85), w * _u(rng, 0.55, 0.75)))
-    return segs
-
-
-def _anatomy(rng, view="PA", heart_scale=1.0):
-    "Sample one patient's anatomy in canonical chest coordinates (x: lung half-width = 1, y: apex 0 .. costophrenic 1)."
-    a = {}
-    dome_r = _u(rng, 0.66, 0.8)                       # right dome higher
-    dome_l = dome_r + _u(rng, 0.0, 0.07)
-    cp_r, cp_l = _u(rng, 0.93, 1.02), _u(rng, 0.94, 1.03)
-    apex_r, apex_l = _u(rng, -0.03, 0.04), _u(rng, -0.03, 0.04)
-    med_r, med_l = _u(rng, 0.12, 0.22), _u(rng, 0.08, 0.18)
-    a["right_lung"] = _lung_outline(rng, -1, dome_r, dome_r + _u(rng, 0.06, 0.14), cp_r, med_r, apex_r)
-    a["left_lung"] = _lung_outline(rng, 1, dome_l, dome_l + _u(rng, 0.02, 0.06), cp_l, med_l, apex_l)
-    hs = heart_scale * _u(rng, 0.88, 1.12) * (1.1 if view == "AP" else 1.0)
-    a["heart"] = _heart_outline(rng, dome_l, hs)
-    a["domes"] = (dome_r, dome_l)
-    # clavicles: S-shaped bands rising laterally; AP views show them higher and flatter
-    clav = []
-    cy_med = _u(rng, 0.04, 0.16) - (0.06 if view == "AP" else 0)
-    for s in (-1, 1):
-        lat_y = cy_med - _u(rng, 0.02, 0.14)
-        pts = [(s * _u(rng, 0.06, 0.12), cy_med), (s * 0.35, cy_med - 0.01 + float(rng.normal(0, 0.015))),
-               (s * 0.65, 0.5 * (cy_med + lat_y) + float(rng.normal(0, 0.015))), (s * _u(rng, 0.95, 1.1), lat_y)]
-        c = _spline(pts, 8)
-        hw = np.full(len(c), _u(rng, 0.016, 0.026), np.float32)
-        hw[:3] *= 1.4  # medial end is thicker
-        keep = np.abs(c[:, 0]) <= _u(rng, 0.65, 0.8)   # SCR outlines the clavicle where it crosses the lung field
-        clav.append((_band(c, hw), _band(c[keep], hw[keep])))
-    (a["right_clavicle_full"], a["right_clavicle"]), (a["left_clavicle_full"], a["left_clavicle"]) = clav
-    # ribs: posterior (from the spine, arching laterally and down) and anterior (fainter, sloping down medially)
-    ribs = []
-    sp = _u(rng, 0.085, 0.105)
-    y0 = _u(rng, -0.16, -0.08)
-    for i in range(11):
-        for s in (-1, 1):
-            yi = y0 + i * sp + float(rng.normal(0, 0.006))
-            drop = 0.16 + 0.02 * i + float(rng.normal(0, 0.02))
-            t = np.linspace(0, 1, 12, dtype=np.float32)
-            x = s * (0.07 + 1.02 * np.sin(np.pi / 2 * t))
-            y = yi - 0.05 * np.sin(np.pi * t) + drop * t ** 1.6
-            ribs.append((np.stack([x, y], 1), _u(rng, 0.017, 0.024), 1.0))
-            if i < 8:
-                t2 = np.linspace(0, 1, 8, dtype=np.float32)
-                xa = s * (1.03 - 0.75 * t2)
-                ya = yi + drop + 0.28 * t2 - 0.04 * np.sin(np.pi * t2)
-                ribs.append((np.stack([xa, ya], 1), _u(rng, 0.014, 0.02), 0.45))
-    a["ribs"] = ribs
-    # body outline: half-width of the soft tissue as a function of y (neck, shoulders, chest, abdomen)
-    a["body_y"] = np.array([-0.9, -0.35, -0.2, -0.08, 0.15, 0.6, 1.0, 1.5, 2.2], np.float32)
-    a["body_w"] = np.array([0.3, 0.33, _u(rng, 0.5, 0.9), _u(rng, 1.3, 1.6), _u(rng, 1.16, 1.36),
-                            _u(rng, 1.13, 1.3), _u(rng, 1.08, 1.25), _u(rng, 1.0, 1.25), 1.0], np.float32)
-    a["arms"] = rng.random() < 0.35
-    a["arm_gap"], a["arm_w"] = _u(rng, 0.02, 0.25), _u(rng, 0.2, 0.35)
-    a["spine_w"] = _u(rng, 0.075, 0.1)
-    a["trachea_x"], a["trachea_w"] = float(rng.normal(0, 0.02)), _u(rng, 0.035, 0.07)
-    a["hila"] = ((-_u(rng, 0.22, 0.3), _u(rng, 0.4, 0.5)), (_u(rng, 0.2, 0.28), _u(rng, 0.36, 0.46)))
-    a["vessels"] = _vessel_segments(rng, a["hila"][0], -1) + _vessel_segments(rng, a["hila"][1], 1)
-    a["breasts"] = rng.random() < 0.45
-    a["breast_y"], a["breast_r"], a["breast_a"] = _u(rng, 0.72, 0.98), _u(rng, 0.28, 0.5), _u(rng, 0.05, 0.25)
-    a["breast_x"] = _u(rng, 0.5, 0.75)
-    a["gas"] = []
-    if rng.random() < 0.7:
-        a["gas"].append((_u(rng, 0.25, 0.65), dome_l + _u(rng, 0.04, 0.16), _u(rng, 0.08, 0.35), _u(rng, 0.04, 0.16), _u(rng, 0.2, 0.9)))
-    for _ in range(int(rng.integers(0, 4))):
-        a["gas"].append((_u(rng, -0.8, 0.8), max(dome_r, dome_l) + _u(rng, 0.2, 0.6), _u(rng, 0.06, 0.18), _u(rng, 0.03, 0.08), _u(rng, 0.15, 0.5)))
-    a["scapula"] = rng.random() < 0.6 or view == "AP"
-    a["sex"] = "F" if a["breasts"] or rng.random() < 0.3 else "M"
-    a["age"] = int(rng.integers(18, 85))
-    return a
 
 # %% ../../nbs/10_phantom.render.ipynb #030f16e1
 def _acquisition(rng, size, view="PA"):
     "Sample how the chest lands on the detector (scale, shift, rotation) and how it is displayed."
     q = {}
-    sx = _u(rng, 0.34, 0.48) * size
-    sy = min(sx * _u(rng, 1.7, 2.5), 0.95 * size)
-    top = _u(rng, 0.01, min(0.98 - sy / size, 0.12)) * size if sy / size < 0.97 else 0.01 * size
+    sx = uniform(rng, 0.34, 0.48) * size
+    sy = min(sx * uniform(rng, 1.7, 2.5), 0.95 * size)
+    top = uniform(rng, 0.01, min(0.98 - sy / size, 0.12)) * size if sy / size < 0.97 else 0.01 * size
     q["sx"], q["sy"] = sx, sy
-    q["c"] = np.array([size * (0.5 + _u(rng, -0.05, 0.05)), top + 0.5 * sy], np.float32)
-    th = math.radians(_u(rng, -6, 6))
+    q["c"] = np.array([size * (0.5 + uniform(rng, -0.05, 0.05)), top + 0.5 * sy], np.float32)
+    th = math.radians(uniform(rng, -6, 6))
     q["R"] = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]], np.float32)
-    q["air"] = _u(rng, 0.16, 0.45)
-    q["heart"] = _u(rng, 0.0, 0.05)
-    q["heart_air"] = _u(rng, 0.45, 0.95)   # share of the lung air in front of and behind the heart that it displaces
-    q["spine"] = _u(rng, 0.0, 0.05)
-    q["trachea"] = _u(rng, 0.0, 0.12)
-    q["neck"] = _u(rng, 0.0, 0.5)
-    q["neck_w"] = _u(rng, 0.6, 1.3)         # how far laterally the thin soft tissue of neck and shoulders reaches
-    q["rib"] = _u(rng, 0.04, 0.14)
-    q["clav"] = _u(rng, 0.03, 0.12)
-    q["vessel"] = _u(rng, 0.02, 0.08)
-    q["texture"] = _u(rng, 0.01, 0.05)
-    q["fine"] = _u(rng, 0.0, 0.05)
-    q["edge"] = _u(rng, 0.15, 0.6)
-    q["base"] = _u(rng, 0.0, 0.3)
+    q["air"] = uniform(rng, 0.16, 0.45)
+    q["heart"] = uniform(rng, 0.0, 0.05)
+    q["heart_air"] = uniform(rng, 0.45, 0.95)   # share of the lung air in front of and behind the heart that it displaces
+    q["spine"] = uniform(rng, 0.0, 0.05)
+    q["trachea"] = uniform(rng, 0.0, 0.12)
+    q["neck"] = uniform(rng, 0.0, 0.5)
+    q["neck_w"] = uniform(rng, 0.6, 1.3)         # how far laterally the thin soft tissue of neck and shoulders reaches
+    q["rib"] = uniform(rng, 0.04, 0.14)
+    q["clav"] = uniform(rng, 0.03, 0.12)
+    q["vessel"] = uniform(rng, 0.02, 0.08)
+    q["texture"] = uniform(rng, 0.01, 0.05)
+    q["fine"] = uniform(rng, 0.0, 0.05)
+    q["edge"] = uniform(rng, 0.15, 0.6)
+    q["base"] = uniform(rng, 0.0, 0.3)
     q["gamma"] = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))
-    q["k"] = _u(rng, 0.5, 5.0)
-    q["c0"] = _u(rng, 0.3, 0.7)
-    q["bg"] = _u(rng, 0.0, 0.3) if rng.random() < 0.85 else _u(rng, 0.7, 1.0)
+    q["k"] = uniform(rng, 0.5, 5.0)
+    q["c0"] = uniform(rng, 0.3, 0.7)
+    q["bg"] = uniform(rng, 0.0, 0.3) if rng.random() < 0.85 else uniform(rng, 0.7, 1.0)
     q["noise"] = float(np.exp(rng.uniform(np.log(0.002), np.log(0.025))))
-    q["blur"] = _u(rng, 0.0, 1.3)
+    q["blur"] = uniform(rng, 0.0, 1.3)
     return q
 
 # %% ../../nbs/10_phantom.render.ipynb #e16f1ec8
@@ -303,7 +109,7 @@ def _coords(q, n, size):
     dx, dy = (xx + 0.5) * f - 0.5 - c[0], (yy + 0.5) * f - 0.5 - c[1]
     return (R[0, 0] * dx + R[1, 0] * dy) / sx, (R[0, 1] * dx + R[1, 1] * dy) / sy + 0.5
 
-
+# %% ../../nbs/10_phantom.render.ipynb #b452b8de
 def _render(a, q, size):
     "Attenuation map, structure masks and helpers for one phantom (before display mapping)."
     R, c, sx, sy = q["R"], q["c"], q["sx"], q["sy"]
@@ -391,7 +197,7 @@ def _render(a, q, size):
 
 _TEXT = {}
 
-
+# %% ../../nbs/10_phantom.render.ipynb #976e815a
 def _text_patch(txt, scale, thick):
     "Anti-aliased ink (float32 in [0,1]) of a short text, cached (OpenCV text rendering is slow)."
     key = (txt, scale, thick)
@@ -409,24 +215,24 @@ def _markers(v, rng, view):
     if rng.random() < 0.5:    # black blocks in the top corners (JSRT-style anonymisation)
         for right in (False, True):
             if rng.random() < 0.8:
-                w, h = int(_u(rng, 0.06, 0.22) * S), int(_u(rng, 0.03, 0.09) * S)
+                w, h = int(uniform(rng, 0.06, 0.22) * S), int(uniform(rng, 0.03, 0.09) * S)
                 x0 = S - w if right else 0
-                v[:h, x0:x0 + w] = _u(rng, 0, 0.05)
+                v[:h, x0:x0 + w] = uniform(rng, 0, 0.05)
     if rng.random() < 0.3:    # collimation: a band of flat value along some edges
-        val = _u(rng, 0.85, 1.0) if rng.random() < 0.5 else _u(rng, 0.0, 0.1)
+        val = uniform(rng, 0.85, 1.0) if rng.random() < 0.5 else uniform(rng, 0.0, 0.1)
         for e in range(4):
             if rng.random() < 0.5:
-                d = int(_u(rng, 0.01, 0.08) * S)
+                d = int(uniform(rng, 0.01, 0.08) * S)
                 if e == 0: v[:d] = val
                 elif e == 1: v[-d:] = val
                 elif e == 2: v[:, :d] = val
                 else: v[:, -d:] = val
     for _ in range(int(rng.integers(0, 3))):   # side marker and text
         txt = str(rng.choice(["L", "R", view, "PORTABLE", "ERECT", "SUPINE", "%d" % rng.integers(1, 30)]))
-        x, y = int(_u(rng, 0.02, 0.8) * S), int(_u(rng, 0.06, 0.98) * S)
+        x, y = int(uniform(rng, 0.02, 0.8) * S), int(uniform(rng, 0.06, 0.98) * S)
         if 0.25 * S < x < 0.7 * S and y < 0.8 * S:
-            y = int(_u(rng, 0.9, 0.98) * S)
-        a = _text_patch(txt, round(_u(rng, 0.25, 0.45) * S / 256, 1), max(int(S / 256), 1))
+            y = int(uniform(rng, 0.9, 0.98) * S)
+        a = _text_patch(txt, round(uniform(rng, 0.25, 0.45) * S / 256, 1), max(int(S / 256), 1))
         h, w = a.shape
         x, y = min(x, S - w), min(max(y - h, 0), S - h)
         if x >= 0 and y >= 0:
@@ -469,7 +275,7 @@ def _blob(rng, center, r, lobes=0.25, n=10):
     ang = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 2 * np.pi)
     rad = r * (1 + lobes * rng.uniform(-1, 1, n))
     pts = np.stack([center[0] + rad * np.cos(ang), center[1] + rad * np.sin(ang)], 1)
-    return _closed_spline(pts, 6)
+    return closed_spline(pts, 6)
 
 
 def _fill_px(shape, poly):
@@ -492,10 +298,10 @@ def _consolidation(rng, A, lung, ctx, q, size):
     c = _lung_point(rng, lung, ctx, 0.3, 0.9)
     # RSNA boxes are about a fifth of the image wide and a third high (Chang & Huang Fig. 1: 213 x 379 and
     # 256 x 453 of 1024): here 45-80 % of the lung's width and 30-55 % of its height, taller than wide
-    rx, ry = _u(rng, 0.22, 0.4) * lw, _u(rng, 0.15, 0.28) * lh
+    rx, ry = uniform(rng, 0.22, 0.4) * lw, uniform(rng, 0.15, 0.28) * lh
     ang = np.linspace(0, 2 * np.pi, 12, endpoint=False) + rng.uniform(0, 2 * np.pi)
     rad = 1 + 0.3 * rng.uniform(-1, 1, 12)
-    poly = _closed_spline(np.stack([c[0] + rx * rad * np.cos(ang), c[1] + ry * rad * np.sin(ang)], 1), 6)
+    poly = closed_spline(np.stack([c[0] + rx * rad * np.cos(ang), c[1] + ry * rad * np.sin(ang)], 1), 6)
     core = _fill_px(A.shape, poly).astype(np.float32)
     field = _smooth(core, 0.18 * min(rx, ry))                     # edges fading into the lung
     field = np.clip(field / max(float(field.max()), 1e-6), 0, 1)
@@ -512,11 +318,11 @@ def _consolidation(rng, A, lung, ctx, q, size):
             cv2.line(br, tuple(int(v * 16) for v in p0), tuple(int(v * 16) for v in p1), 255,
                      max(int(round(0.012 * size)), 1), cv2.LINE_AA, 4)
         dense -= 0.35 * _smooth(br.astype(np.float32) / 255, 0.6) * (field > 0.6)
-    A += _u(rng, 0.75, 1.0) * q["air"] * np.clip(dense, 0, 1)
+    A += uniform(rng, 0.75, 1.0) * q["air"] * np.clip(dense, 0, 1)
     A -= q["vessel"] * ctx["vessels"] * np.clip(field, 0, 1) * 0.8     # vessels vanish inside (silhouette)
     return (field > 0.5) & lung
 
-
+# %% ../../nbs/10_phantom.render.ipynb #68e5e176
 def _finding(name, rng, A, masks, ctx, q, size, side=None):
     "Draw one finding into the attenuation map `A` (in lung `side`, default a random one); returns its mask."
     lungs = masks["right_lung"] | masks["left_lung"]
@@ -526,46 +332,46 @@ def _finding(name, rng, A, masks, ctx, q, size, side=None):
     lung = masks[side]
     if name == "Nodule":
         c = _lung_point(rng, lungs, ctx, 0.1, 0.8)
-        m = _fill_px(A.shape, _blob(rng, c, _u(rng, 0.025, 0.05) * sx, 0.12)) & ctx["lung_full"].astype(bool)
-        _add_opacity(A, m, q, _u(rng, 0.35, 0.7), 0.8)
+        m = _fill_px(A.shape, _blob(rng, c, uniform(rng, 0.025, 0.05) * sx, 0.12)) & ctx["lung_full"].astype(bool)
+        _add_opacity(A, m, q, uniform(rng, 0.35, 0.7), 0.8)
     elif name == "Mass":
         c = _lung_point(rng, lungs, ctx, 0.15, 0.75)
-        m = _fill_px(A.shape, _blob(rng, c, _u(rng, 0.08, 0.15) * sx, 0.3)) & ctx["lung_full"].astype(bool)
-        _add_opacity(A, m, q, _u(rng, 0.5, 0.85), 1.2)
+        m = _fill_px(A.shape, _blob(rng, c, uniform(rng, 0.08, 0.15) * sx, 0.3)) & ctx["lung_full"].astype(bool)
+        _add_opacity(A, m, q, uniform(rng, 0.5, 0.85), 1.2)
     elif name in ("Consolidation", "Lung Opacity"):
         m = _consolidation(rng, A, masks[side], ctx, q, size)
     elif name == "Infiltration":
-        zone = (ctx["Y"] > _u(rng, 0.3, 0.6)) & lung
+        zone = (ctx["Y"] > uniform(rng, 0.3, 0.6)) & lung
         f = _noise_field(rng, size, 20)
-        m = zone & (f > _u(rng, 0.3, 0.8))
-        A += _u(rng, 0.2, 0.4) * q["air"] * _smooth(m.astype(np.float32), 0.015 * sx)
+        m = zone & (f > uniform(rng, 0.3, 0.8))
+        A += uniform(rng, 0.2, 0.4) * q["air"] * _smooth(m.astype(np.float32), 0.015 * sx)
     elif name == "Atelectasis":
-        yc = _u(rng, 0.55, 0.85)
+        yc = uniform(rng, 0.55, 0.85)
         c = _lung_point(rng, lung, ctx, yc - 0.02, yc + 0.02)
-        L, h, th = _u(rng, 0.2, 0.4) * sx, _u(rng, 0.02, 0.06) * sx, _u(rng, -0.3, 0.3)
+        L, h, th = uniform(rng, 0.2, 0.4) * sx, uniform(rng, 0.02, 0.06) * sx, uniform(rng, -0.3, 0.3)
         rect = cv2.boxPoints(((c[0], c[1]), (2 * L, 2 * h), math.degrees(th))).astype(np.float32)
         m = _fill_px(A.shape, rect) & lung
-        _add_opacity(A, m, q, _u(rng, 0.5, 0.8), 1.0)
+        _add_opacity(A, m, q, uniform(rng, 0.5, 0.8), 1.0)
     elif name == "Effusion":
         ys, xs = np.nonzero(lung)
         ybot = ys.max()
-        h = _u(rng, 0.1, 0.35) * q["sy"]
+        h = uniform(rng, 0.1, 0.35) * q["sy"]
         xmed, xlat = xs.min(), xs.max()
         lateral_up = (xs - xmed) / max(xlat - xmed, 1) if side == "left_lung" else (xlat - xs) / max(xlat - xmed, 1)
         level = ybot - h - 0.5 * h * lateral_up ** 2   # meniscus: higher laterally
         m = np.zeros_like(lung)
         m[ys, xs] = ys > level
-        _add_opacity(A, m, q, _u(rng, 0.7, 1.0), 2.0)
+        _add_opacity(A, m, q, uniform(rng, 0.7, 1.0), 2.0)
     elif name == "Pneumothorax":
         ys, xs = np.nonzero(lung)
         cy, cx = ys.mean(), xs.mean()
-        f = _u(rng, 0.7, 0.88)
+        f = uniform(rng, 0.7, 0.88)
         shrunk = np.zeros(A.shape, np.uint8)
         cnt, _ = cv2.findContours(lung.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         big = max(cnt, key=cv2.contourArea).reshape(-1, 2).astype(np.float32)
         inner = (big - (cx, cy - 0.2 * (ys.max() - ys.min()))) * f + (cx, cy - 0.2 * (ys.max() - ys.min()))
         cv2.fillPoly(shrunk, [np.round(inner).astype(np.int32)], 1)
-        m = lung & ~shrunk.astype(bool) & (ctx["Y"] < _u(rng, 0.5, 0.9))
+        m = lung & ~shrunk.astype(bool) & (ctx["Y"] < uniform(rng, 0.5, 0.9))
         A -= 0.25 * q["air"] * _smooth(m.astype(np.float32), 0.6)
         A -= q["vessel"] * ctx["vessels"] * m
         line = np.zeros(A.shape, np.uint8)     # the visceral pleural line, only along the air rim
@@ -598,15 +404,15 @@ def _ilo_opacities(rng, sub, A, masks, ctx, q, size):
             zys, zxs = np.nonzero(zm)
             k = int(rng.poisson(density * w * len(zys) / 900.0))
             for i in rng.integers(0, len(zys), k) if len(zys) else []:
-                d = _u(rng, *sizes[typ]) / mm_px
+                d = uniform(rng, *sizes[typ]) / mm_px
                 cv2.circle(layer, (int(zxs[i] * 16), int(zys[i] * 16)), max(int(d * 8), 4), 255, -1, cv2.LINE_AA, 4)
             zones.append(zm)
     if sub >= 10:  # coalescence: confluent clusters in the upper zones
         for _ in range(int(rng.integers(1, 4))):
             c = _lung_point(rng, lungs, ctx, 0.05, 0.45)
-            cv2.fillPoly(layer, [np.round(_blob(rng, c, _u(rng, 0.03, 0.07) * q["sx"], 0.4) * 16).astype(np.int32)], 200, cv2.LINE_AA, 4)
+            cv2.fillPoly(layer, [np.round(_blob(rng, c, uniform(rng, 0.03, 0.07) * q["sx"], 0.4) * 16).astype(np.int32)], 200, cv2.LINE_AA, 4)
     f = _smooth(layer.astype(np.float32) / 255, 0.5) * lungs
-    A += _u(rng, 0.6, 1.0) * q["air"] * f   # dense (often calcified) nodules: category 2 is plain to a reader at 512 px
+    A += uniform(rng, 0.6, 1.0) * q["air"] * f   # dense (often calcified) nodules: category 2 is plain to a reader at 512 px
     return f > 0.25
 
 
@@ -622,12 +428,12 @@ SITES = {"A": "the default department (every phantom drawn without `site`)",
 def _site_acquisition(q, rng, site):
     "Change the acquisition `q` (in place) the way hospital `site` acquires: its own draws, site A unchanged."
     if site == "A": return q
-    q["k"] = _u(rng, 5.0, 8.0)                            # a harder film curve (A: 0.5-5)
-    q["c0"] = _u(rng, 0.35, 0.55)
+    q["k"] = uniform(rng, 5.0, 8.0)                            # a harder film curve (A: 0.5-5)
+    q["c0"] = uniform(rng, 0.35, 0.55)
     q["gamma"] = float(np.exp(rng.uniform(np.log(1.3), np.log(2.2))))    # another exposure (A: 0.5-1.8)
     q["noise"] = float(np.exp(rng.uniform(np.log(0.02), np.log(0.05))))  # an older, noisier detector
-    q["blur"] = _u(rng, 0.8, 1.8)
-    q["bg"] = _u(rng, 0.0, 0.1)
+    q["blur"] = uniform(rng, 0.8, 1.8)
+    q["bg"] = uniform(rng, 0.0, 0.1)
     return q
 
 def _site_display(v, rng, site, size):
@@ -635,18 +441,18 @@ def _site_display(v, rng, site, size):
     if site == "A": return v
     S = v.shape[0]
     yy = np.arange(S, dtype=np.float32)[:, None]
-    period = _u(rng, 2.5, 4.0) * S / 256                  # an anti-scatter grid's lines, a few pixels apart
-    v = v + _u(rng, 0.02, 0.05) * np.sin(2 * np.pi * yy / max(period, 2.1)).astype(np.float32)
-    r = max(int(round(_u(rng, 0.018, 0.026) * S)), 1)
+    period = uniform(rng, 2.5, 4.0) * S / 256                  # an anti-scatter grid's lines, a few pixels apart
+    v = v + uniform(rng, 0.02, 0.05) * np.sin(2 * np.pi * yy / max(period, 2.1)).astype(np.float32)
+    r = max(int(round(uniform(rng, 0.018, 0.026) * S)), 1)
     pts = []
     for _ in range(int(rng.integers(3, 6))):              # ECG electrodes (bright discs) on the chest wall
-        x, y = int(_u(rng, 0.15, 0.85) * S), int(_u(rng, 0.15, 0.75) * S)
+        x, y = int(uniform(rng, 0.15, 0.85) * S), int(uniform(rng, 0.15, 0.75) * S)
         cv2.circle(v, (x, y), r, 0.95, -1, cv2.LINE_AA); pts.append((x, y))
     for (x, y) in pts:                                    # and their leads, running off the film
-        end = (int(_u(rng, 0.0, 1.0) * S), S - 1)
+        end = (int(uniform(rng, 0.0, 1.0) * S), S - 1)
         cv2.line(v, (x, y), end, 0.85, max(S // 256, 1), cv2.LINE_AA)
     for e in range(4):                                    # tight collimation on every film
-        d = int(_u(rng, 0.03, 0.09) * S)
+        d = int(uniform(rng, 0.03, 0.09) * S)
         val = 0.98
         if e == 0: v[:d] = val
         elif e == 1: v[-d:] = val
@@ -686,15 +492,15 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
         raise ValueError(f"make_phantom: marker must be a short non-empty text or None, got {marker!r}")
     if isinstance(findings, str):
         raise ValueError(f"make_phantom: findings must be a list of names, got the string {findings!r}; use [{findings!r}]")
-    rng_p = _Draws([int(seed if patient_seed is None else patient_seed), 1])
-    rng = _Draws([int(seed), 2])
-    rng_site = _Draws([int(seed), 4])   # the site's own stream: site A's draws stay as they were
+    rng_p = Draws([int(seed if patient_seed is None else patient_seed), 1])
+    rng = Draws([int(seed), 2])
+    rng_site = Draws([int(seed), 4])   # the site's own stream: site A's draws stay as they were
     if view is None:
         ap = rng.random() < 0.15
         if site != "A": ap = rng_site.random() < 0.5
         view = "AP" if ap else "PA"
     findings = tuple(findings)
-    a = _anatomy(rng_p, view, heart_scale=_u(rng, 1.3, 1.45) if "Cardiomegaly" in findings else 1.0)
+    a = chest_anatomy(rng_p, view, heart_scale=uniform(rng, 1.3, 1.45) if "Cardiomegaly" in findings else 1.0)
     q = _site_acquisition(_acquisition(rng, size, view), rng_site, site)
     q["tex_seed"] = int(rng.integers(1 << 30))
     A, masks, ctx = _render(a, q, size)

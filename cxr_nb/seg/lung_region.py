@@ -4,7 +4,7 @@ Also the masks themselves, cached as `mask_*` columns for models that take a mas
 Yang et al. classify the lung fields only. `lung_region` keeps the lungs of one radiograph (zero
 outside the dilated mask, or crop to the lungs' box, `lung_bbox`), and `cache_lung_regions` runs a
 `cxr_nb.seg.segmenter.Segmenter` over a frame and writes every lung region through
-`cxr_nb.data.preprocess.cache_images`, so the classifiers read them like any cached image. `cache_masks` writes a
+`cxr_nb.data.cache.cache_images`, so the classifiers read them like any cached image. `cache_masks` writes a
 segmenter's masks for every row as `mask_<structure>` columns, the second input of CXR-IRNet (Fang et al.).
 
 Docs: https://cxr-nb.github.io/cxr_nb/seg.lung_region.html.md"""
@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..data.preprocess import cache_images
-from .segmenter import Segmenter, _read_prepared
+from ..data.cache import cache_images
+from ..data.dataloaders import read_prepared
+from .segmenter import Segmenter
 from ..checks import check_number
 from ..io import OutputError, check_writable, write_image
 
@@ -82,7 +83,7 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
         if masks is None or not masks["lungs"].any():
             lung_paths.append(None); boxes.append(None)
             skipped.append((str(p), "unreadable" if masks is None else "no lung found")); continue
-        img = _read_prepared(p, {})
+        img = read_prepared(p, {})
         reg = lung_region(img, masks["lungs"], mode, margin)
         dst = src_dir / f"{p.stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]}.png"
         try: write_image(dst, np.rint(np.clip(reg, 0, 1) * 65535).astype(np.uint16))
