@@ -97,10 +97,7 @@ def _rules():
             pat = rf"\bcxr_nb\.{old}(?!\w)"
         rules.append((re.compile(pat), f"cxr_nb.{new}"))
         # file paths of exported modules, e.g. in show_doc's [source] links and in tests
-        if old in PKG_SUBS:
-            rules.append((re.compile(rf"\bcxr_nb/{old}\.py\b"), f"cxr_nb/{new.replace('.', '/')}.py"))
-        else:
-            rules.append((re.compile(rf"\bcxr_nb/{old}\.py\b"), f"cxr_nb/{new.replace('.', '/')}.py"))
+        rules.append((re.compile(rf"\bcxr_nb/{old}\.py\b"), f"cxr_nb/{new.replace('.', '/')}.py"))
         rules.append((re.compile(rf"(#\|\s*default_exp\s+){old}(?=\s*(?:\\n|\"|$))", re.M), rf"\g<1>{new}"))
     for old, (new, old_nb, new_nb) in MOVES.items():
         if old_nb != new_nb:
@@ -111,14 +108,22 @@ def _rules():
 _FROM_PKG = re.compile(r"^(?P<indent>[ \t]*)from cxr_nb import (?P<items>[^\n()\\]+?)(?P<tail>[ \t]*(?:#[^\n]*)?)$", re.M)
 
 
+def _split_from_pkg(items: str):
+    """The items of `from cxr_nb import <items>` as (moved `cxr_nb.new as alias` imports, kept items); None if none moved."""
+    parsed = [(s.split(" as ")[0].strip(), (s.split(" as ")[1].strip() if " as " in s else None))
+              for s in (s.strip() for s in items.split(","))]
+    if not any(name in MOVED for name, _ in parsed):
+        return None
+    return ([f"cxr_nb.{MOVED[n]} as {a or n}" for n, a in parsed if n in MOVED],
+            [f"{n} as {a}" if a else n for n, a in parsed if n not in MOVED])
+
+
 def _from_pkg(m):
     """`from cxr_nb import datasets as D, io` -> `import cxr_nb.data.datasets as D` + `from cxr_nb import io`."""
-    items = [s.strip() for s in m["items"].split(",")]
-    parsed = [(s.split(" as ")[0].strip(), (s.split(" as ")[1].strip() if " as " in s else None)) for s in items]
-    if not any(name in MOVED for name, _ in parsed):
+    split = _split_from_pkg(m["items"])
+    if split is None:
         return m.group(0)
-    moved = [f"cxr_nb.{MOVED[n]} as {a or n}" for n, a in parsed if n in MOVED]
-    kept = [f"{n} as {a}" if a else n for n, a in parsed if n not in MOVED]
+    moved, kept = split
     lines = [f"{m['indent']}import {', '.join(moved)}{m['tail']}"]
     if kept:
         lines.append(f"{m['indent']}from cxr_nb import {', '.join(kept)}")
@@ -130,12 +135,10 @@ def _from_pkg_json(text):
     pat = re.compile(r'^(?P<q>\s*")(?P<indent>[ \t]*)from cxr_nb import (?P<items>[^"\n()\\]+?)(?P<tail>[ \t]*(?:#[^"\n]*)?)(?P<nl>\\n)?(?P<end>",?)$', re.M)
 
     def sub(m):
-        items = [s.strip() for s in m["items"].split(",")]
-        parsed = [(s.split(" as ")[0].strip(), (s.split(" as ")[1].strip() if " as " in s else None)) for s in items]
-        if not any(name in MOVED for name, _ in parsed):
+        split = _split_from_pkg(m["items"])
+        if split is None:
             return m.group(0)
-        moved = [f"cxr_nb.{MOVED[n]} as {a or n}" for n, a in parsed if n in MOVED]
-        kept = [f"{n} as {a}" if a else n for n, a in parsed if n not in MOVED]
+        moved, kept = split
         nl = m["nl"] or ""
         if kept:
             return (f'{m["q"]}{m["indent"]}import {", ".join(moved)}{m["tail"]}\\n",\n'
