@@ -57,8 +57,6 @@ GENERATED = {"_modidx.py"}
 ALLOWLIST: dict[tuple[str, str, str], str] = {
     ("module-size", "cxr_nb/deploy/bundle.py", ""):
         "issue 23 §4: still open (not split this session)",
-    ("module-size", "cxr_nb/papers/kit.py", ""):
-        "issue 23 §4: still open (not split this session)",
     ("paper-def", "nbs/papers/chang2022_batch_control.ipynb", "*"):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-def", "nbs/papers/fang2021_lung_heart.ipynb", "*"):

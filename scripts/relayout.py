@@ -80,6 +80,8 @@ NAME_MOVES = {
     **{("seg.segmenter", n): "data.dataloaders" for n in (
         "seg_arrays", "SegAugment", "seg_aug", "paper_seg_aug", "memory_seg_dls")},
     **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},
+    **{("papers.kit", n): "papers.results" for n in (
+        "HeldOut", "held_out", "epoch_window", "epoch_window_accuracy", "per_run_scores", "paper_row", "ablation_table")},
 }
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".sh", ".txt", ".yml", ".yaml", ".cfg", ".json", ".html"}

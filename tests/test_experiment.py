@@ -12,8 +12,8 @@ from cxr_nb.classify.learner import cxr_learner
 from cxr_nb.classify.runners import run_folds
 from cxr_nb.data.dataloaders import classification_dls
 from cxr_nb.data.splits import patient_kfold
-from cxr_nb.papers.kit import (Run, ablation_table, choose_data, epoch_window, epoch_window_accuracy, held_out,
-                               save_run_results, start_run)
+from cxr_nb.papers.kit import (Run, choose_data, save_run_results, start_run)
+from cxr_nb.papers.results import (ablation_table, epoch_window, epoch_window_accuracy, held_out)
 from cxr_nb.evaluate.metrics import paper_vs_run
 from cxr_nb.data.cache import PILCachedCXR, cache_images, expand_brightness_levels
 

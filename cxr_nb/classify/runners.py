@@ -31,10 +31,11 @@ from fastcore.basics import noop
 from fastprogress.fastprogress import progress_bar
 
 from ..io import atomic_write
+from ..checks import check_int
 
 # %% auto #0
-__all__ = ['ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'TrainDistributed', 'distributed_fit',
-           'predict_rows']
+__all__ = ['SCHEDULES', 'ExperimentResult', 'EpochPredictions', 'run_folds', 'run_trials', 'TrainDistributed', 'distributed_fit',
+           'predict_rows', 'FitSchedule']
 
 # %% ../../nbs/41_classify.runners.ipynb #b349f3c3
 @dataclass
@@ -330,3 +331,23 @@ def predict_rows(learn: Learner, # a trained learner
     with learn.no_bar():
         probs, targs = _default_predict(learn, df)
     return np.asarray(probs, dtype=float), np.asarray(targs)
+
+# %% ../../nbs/41_classify.runners.ipynb #3ce44683
+SCHEDULES = ("one_cycle", "constant")
+
+@dataclass(frozen=True)
+class FitSchedule:
+    "`fit` for `run_folds` / `run_trials`: `epochs` at `lr`, by fastai's one-cycle policy or at a constant rate."
+    schedule: str  # "one_cycle" (`learn.fit_one_cycle`) or "constant" (`learn.fit`)
+    epochs: int  # passes over the training images
+    lr: float  # the (maximum) learning rate
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: {self.schedule!r} is not one of {SCHEDULES}")
+        check_int(self.epochs, "epochs", low=1, fn="FitSchedule")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr: {self.lr!r} is not a positive number")
+
+    def __call__(self, learn: Learner):
+        (learn.fit_one_cycle if self.schedule == "one_cycle" else learn.fit)(self.epochs, self.lr)
