@@ -23,9 +23,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from .papers.kit import PAPERS, _repo_root, notebooks_dir, paper_entry, paper_parameters
-from .papers.parameters import _parameters_cell, resolve_params
-from .io import atomic_write
+from .papers.kit import PAPERS, notebooks_dir, paper_entry, paper_parameters
+from .papers.parameters import parameters_cell, resolve_params
+from .io import atomic_write, repo_root
 from .deploy.bundle import add_bundle_commands, run_bundle_command
 
 # %% auto #0
@@ -57,7 +57,7 @@ def environment() -> dict:
     return dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
                 packages=versions, device="cuda" if cuda else "cpu",
                 gpu=torch.cuda.get_device_name(0) if cuda else None, torch_threads=torch.get_num_threads(),
-                git_commit=_git_commit(_repo_root()))
+                git_commit=_git_commit(repo_root()))
 
 # %% ../nbs/99_cli.ipynb #9b537654
 class RunFailed(RuntimeError):
@@ -72,7 +72,7 @@ def _tagged_notebook(src: Path) -> Path:
     import atexit, shutil, tempfile
     import nbformat
     nb = nbformat.read(src, as_version=4)
-    cell = _parameters_cell(nb, src)
+    cell = parameters_cell(nb, src)
     if "parameters" in cell.metadata.get("tags", []):
         return src
     cell.metadata["tags"] = ["parameters"]

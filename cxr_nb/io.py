@@ -28,8 +28,8 @@ from fastai.vision.core import PILImageBW, TensorImage, TensorImageBW
 from .checks import check_choice, check_int
 
 # %% auto #0
-__all__ = ['CXRReadError', 'umask_mode', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'find_dataset',
-           'parse_dicom_age', 'read_cxr', 'image_header', 'TensorCXR', 'PILCXR', 'PILCXR3']
+__all__ = ['CXRReadError', 'umask_mode', 'atomic_write', 'write_image', 'OutputError', 'check_writable', 'repo_root',
+           'find_dataset', 'parse_dicom_age', 'read_cxr', 'image_header', 'TensorCXR', 'PILCXR', 'PILCXR3']
 
 # %% ../nbs/00_io.ipynb #7e7530e5
 class CXRReadError(Exception):
@@ -130,12 +130,14 @@ def check_writable(folder, # an output folder (created if missing)
     return folder
 
 
-# %% ../nbs/00_io.ipynb #c96233bc
-def _repo_root() -> Path:
-    "The folder holding the `cxr_nb` package (the repository root for an editable install)."
+# %% ../nbs/00_io.ipynb #13f9832c
+def repo_root() -> Path:
+    "The folder holding the `cxr_nb` package: the repository root for an editable install (where `nbs/` and `../shared` are looked for)."
     import cxr_nb
     return Path(cxr_nb.__file__).resolve().parent.parent
 
+
+# %% ../nbs/00_io.ipynb #c96233bc
 def find_dataset(name:str # a set name such as 'jsrt', 'nih', 'kermany' or 'dicom'
                 ) -> Path:
     "The folder of the real data set `name`: `$CXR_DATA/name` first, then `../shared/data/name` beside the repository."
@@ -145,7 +147,7 @@ def find_dataset(name:str # a set name such as 'jsrt', 'nih', 'kermany' or 'dico
         p = Path(env).expanduser() / name
         if p.is_dir(): return p
         tried.append(str(p))
-    p = _repo_root().parent / 'shared' / 'data' / name
+    p = repo_root().parent / 'shared' / 'data' / name
     if p.is_dir(): return p
     tried.append(str(p))
     raise FileNotFoundError(

@@ -73,12 +73,6 @@ ALLOWLIST: dict[tuple[str, str, str], str] = {
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-size", "nbs/papers/yang2021_pneumoconiosis.ipynb", ""):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
-    ("private-import", "cxr_nb/cli.py", "_parameters_cell"):
-        "issue 23 §3: still open (papers.kit / cli not changed this session)",
-    ("private-import", "cxr_nb/cli.py", "_repo_root"):
-        "issue 23 §3: still open (papers.kit / cli not changed this session)",
-    ("private-import", "cxr_nb/papers/kit.py", "_RUN_KEYS"):
-        "issue 23 §3: still open (papers.kit / cli not changed this session)",
 }
 
 

@@ -26,14 +26,14 @@ import torch
 warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fastai's torch.jit notice, at its import
 from fastai.torch_core import defaults, set_seed
 
-from ..io import atomic_write, find_dataset
+from ..io import atomic_write, find_dataset, repo_root
 from ..pretrained import pretrained_state_dict, weights_file
 from ..data.datasets import LOADERS, detect_layout, load_dataset, load_phantom
 from ..data.splits import patient_split
 from ..seg.segmenter import Segmenter, evaluate_segmenter, train_segmenter
 from ..evaluate.metrics import BootstrapCI
 from ..pretrained import weights_used
-from .parameters import Parameter, _RUN_KEYS, notebook_parameters, resolve_params
+from .parameters import Parameter, RUN_KEYS, notebook_parameters, resolve_params
 from . import chang2022, fang2021, hao2021, yang2021
 
 # %% auto #0
@@ -46,14 +46,10 @@ PAPERS: dict[str, dict] = {m.__name__.rsplit('.', 1)[1]: m.ENTRY for m in (yang2
 "The paper notebooks: path under `nbs/`, title, presets (values that differ from the notebook's defaults) and the source of each `paper` value; each paper's entry lives in its module (`cxr_nb.papers.yang2021.ENTRY` ...)."
 
 # %% ../../nbs/71_papers.kit.ipynb #01d17079
-def _repo_root() -> Path:
-    import cxr_nb  # the package's own location, never the working directory
-    return Path(cxr_nb.__file__).resolve().parent.parent
-
 def notebooks_dir() -> Path:
     "The folder holding the package's notebooks: `CXR_NB_NOTEBOOKS`, else `nbs/` beside the package."
     env = os.environ.get("CXR_NB_NOTEBOOKS")
-    p = Path(env) if env else _repo_root() / "nbs"
+    p = Path(env) if env else repo_root() / "nbs"
     if not p.is_dir():
         raise FileNotFoundError(f"notebooks folder not found: {p}. Run from a clone of the cxr_nb repository "
                                 "(pip install -e .) or set CXR_NB_NOTEBOOKS to its nbs/ folder.")
@@ -198,7 +194,7 @@ def start_run(paper: str, # a key of `PAPERS` (or any name with `notebook` and `
     if rebound:
         raise ValueError(f"parameter(s) {rebound} were rebound after the parameters cell (an import of the same name?); "
                          "rename the import")
-    given = {k: namespace[k] for k in specs if k not in _RUN_KEYS and k in namespace and namespace[k] != specs[k].default}
+    given = {k: namespace[k] for k in specs if k not in RUN_KEYS and k in namespace and namespace[k] != specs[k].default}
     out_dir = namespace.get("out_dir")
     out = Path(out_dir).expanduser().resolve() if out_dir else _interactive_folder(paper)
     done = _resolved_in_folder(out, paper, preset)

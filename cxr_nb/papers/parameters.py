@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 # %% auto #0
-__all__ = ['Parameter', 'notebook_parameters', 'check_parameter', 'resolve_params']
+__all__ = ['RUN_KEYS', 'Parameter', 'parameters_cell', 'notebook_parameters', 'check_parameter', 'resolve_params']
 
 # %% ../../nbs/70_papers.parameters.ipynb #8754a3c0
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ def _literal_choices(node) -> tuple | None:
     args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
     return tuple(a.id if isinstance(a, ast.Name) else ast.literal_eval(a) for a in args)
 
-def _parameters_cell(nb, path):
+def parameters_cell(nb, # a notebook read with nbformat
+                    path, # its file, for the error message
+                   ):
     "The notebook's parameters cell: the code cell tagged `parameters`, else the one starting with `# parameters`."
     code = [c for c in nb.cells if c.cell_type == "code"]
     cell = next((c for c in code if "parameters" in c.metadata.get("tags", [])), None)
@@ -80,7 +82,7 @@ def _parameters_source(path: Path) -> str:
         nb = nbformat.read(path, as_version=4)
     except Exception as e:
         raise ValueError(f"{path}: not a readable notebook ({type(e).__name__}: {e})") from None
-    return _parameters_cell(nb, path).source
+    return parameters_cell(nb, path).source
 
 def notebook_parameters(path, # a notebook with a parameters cell
                        ) -> dict[str, Parameter]:
@@ -136,7 +138,8 @@ def check_parameter(p: Parameter, # the parameter (from `notebook_parameters`)
     raise TypeError(f"parameter {p.name!r} expects {p.type_name} (default {p.default!r}), "
                     f"got {value!r} ({type(value).__name__})")
 
-_RUN_KEYS = ("preset", "out_dir")  # set by `cxr-nb run` itself, not by -p
+RUN_KEYS = ("preset", "out_dir")
+"The parameters `cxr-nb run` sets itself (the preset's name, the run folder), never given with `-p`."
 
 def resolve_params(specs: Mapping[str, Parameter], # from `notebook_parameters`
                    presets: Mapping[str, dict], # preset name -> values it changes
@@ -148,13 +151,13 @@ def resolve_params(specs: Mapping[str, Parameter], # from `notebook_parameters`
     if preset not in presets:
         raise KeyError(f"unknown preset {preset!r}; valid: {', '.join(presets)}")
     given = dict(given or {})
-    unknown = sorted(set(given) - set(specs) - set(_RUN_KEYS))
+    unknown = sorted(set(given) - set(specs) - set(RUN_KEYS))
     if unknown:
         raise KeyError(f"unknown parameter(s) {', '.join(unknown)}; valid: "
-                       f"{', '.join(k for k in specs if k not in _RUN_KEYS)}")
-    res = {k: p.default for k, p in specs.items() if k not in _RUN_KEYS}
+                       f"{', '.join(k for k in specs if k not in RUN_KEYS)}")
+    res = {k: p.default for k, p in specs.items() if k not in RUN_KEYS}
     res.update({k: v for k, v in (base if base is not None else presets[preset]).items() if k in res})
-    res.update({k: v for k, v in given.items() if k not in _RUN_KEYS})
+    res.update({k: v for k, v in given.items() if k not in RUN_KEYS})
     res = {k: check_parameter(specs[k], v) for k, v in res.items()}
     res["preset"] = preset
     return res
