@@ -26,7 +26,7 @@ import pandas as pd
 from .papers.kit import PAPERS, notebooks_dir, paper_entry, paper_parameters
 from .papers.parameters import parameters_cell, resolve_params
 from .io import atomic_write, repo_root
-from .deploy.bundle import add_bundle_commands, run_bundle_command
+from .deploy.commands import add_bundle_commands, run_bundle_command
 
 # %% auto #0
 __all__ = ['environment', 'RunFailed', 'check_run_paths', 'run_paper', 'main', 'parse_grid', 'grid_points', 'sweep_summary',

@@ -82,6 +82,8 @@ NAME_MOVES = {
     **{("seg.segmenter", n): "seg.nets" for n in ("InputStandardize", "UNet", "SEG_ARCHS", "seg_model", "CPU_UNET")},
     **{("papers.kit", n): "papers.results" for n in (
         "HeldOut", "held_out", "epoch_window", "epoch_window_accuracy", "per_run_scores", "paper_row", "ablation_table")},
+    **{("deploy.bundle", n): "deploy.evaluate" for n in ("Evaluation", "evaluate_bundle", "evaluation_html")},
+    **{("deploy.bundle", n): "deploy.commands" for n in ("add_bundle_commands", "run_bundle_command")},
 }
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".sh", ".txt", ".yml", ".yaml", ".cfg", ".json", ".html"}

@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 from fastai.torch_core import set_seed
 
 import cxr_nb.deploy.bundle as B
+from cxr_nb.deploy.evaluate import evaluate_bundle
 from cxr_nb.deploy.bundle import MANIFEST, load_bundle, save_bundle
 from cxr_nb.classify.learner import cxr_learner
 from cxr_nb.data.dataloaders import classification_dls
@@ -159,10 +160,10 @@ def test_evaluate_folder_layout(trained, tmp_path):
     root = tmp_path / "films"
     _films(root, 12, seed=11)
     b = load_bundle(trained["folder"])
-    ev = B.evaluate_bundle(b, str(root), label_col="pneumoconiosis", n_boot=0, progress=False)
+    ev = evaluate_bundle(b, str(root), label_col="pneumoconiosis", n_boot=0, progress=False)
     assert ev.table.attrs["n"] == 12
     with pytest.raises(ValueError, match="no 'nonsense' column"):
-        B.evaluate_bundle(b, str(root), label_col="nonsense", progress=False)
+        evaluate_bundle(b, str(root), label_col="nonsense", progress=False)
 
 
 def test_changed_default_keeps_bundle_settings(trained, monkeypatch):

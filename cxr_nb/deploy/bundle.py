@@ -1,6 +1,6 @@
 """One folder per trained model (weights, architecture, the complete preprocessing, labels, temperature,
-operating points chosen on validation, and where it came from), and the `cxr-nb predict` and
-`cxr-nb evaluate` commands that use it on new films.
+operating points chosen on validation, and where it came from), loaded with what differs said, and
+predicting new films exactly as the training cache prepared its own.
 
 Docs: https://cxr-nb.github.io/cxr_nb/deploy.bundle.html.md"""
 
@@ -9,15 +9,12 @@ Docs: https://cxr-nb.github.io/cxr_nb/deploy.bundle.html.md"""
 # %% ../../nbs/80_deploy.bundle.ipynb #b6859fcb
 from __future__ import annotations
 
-import argparse
-import base64
 import datetime as _dt
 import hashlib
 import inspect
 import io as _io
 import json
 import os
-import sys
 import tempfile
 import warnings
 from importlib import metadata
@@ -34,6 +31,7 @@ from fastprogress.fastprogress import progress_bar
 
 import cxr_nb.classify.learner as _classify
 from ..io import atomic_write
+from ..pretrained import file_sha256
 from ..io import CXRReadError, read_cxr
 from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
@@ -41,17 +39,15 @@ from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
 from ..classify.nets import OWN_ARCHS, cxr_vision_model
 from ..classify.learner import threshold_for_target
 from ..evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error, fit_temperature)
-from ..evaluate.metrics import (binary_report, bootstrap_ci, per_class_auc_ci, accuracy)
 from ..evaluate.interpret import grad_cam
-from ..evaluate.plots import plot_reliability, plot_roc
 from ..checks import read_table
 from ..data.datasets import load_dataset
 from ..papers.kit import DataChoice, Run, data_fingerprint, resolve_device
 
 # %% auto #0
-__all__ = ['MANIFEST', 'FORMAT', 'claim_outputs', 'preprocessing_defaults', 'preprocessing_of', 'prepare_film',
-           'package_versions', 'build_model', 'save_bundle', 'Bundle', 'load_bundle', 'collect_films', 'Evaluation',
-           'evaluate_bundle', 'evaluation_html', 'add_bundle_commands', 'run_bundle_command']
+__all__ = ['MANIFEST', 'FORMAT', 'file_sha256', 'claim_outputs', 'write_output', 'preprocessing_defaults', 'preprocessing_of',
+           'prepare_film', 'package_versions', 'build_model', 'save_bundle', 'Bundle', 'load_bundle', 'collect_films',
+           'overlay_name']
 
 # %% ../../nbs/80_deploy.bundle.ipynb #e90b5500
 MANIFEST = ".cxr_nb-written.json"
@@ -63,7 +59,7 @@ def _atomic_write(path, data: bytes) -> Path:
     with atomic_write(path) as f: f.write(data)
     return path
 
-def _sha256(path) -> str:
+def file_sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
@@ -87,14 +83,16 @@ def claim_outputs(paths: Sequence, # the files about to be written
                 raise FileExistsError(f"{what} {p} already exists; nothing was written. cxr_nb never overwrites: "
                                       "choose another name, or pass --force (force=True) to replace what it wrote before")
             rec = _manifest(p.parent).get(p.name)
-            if rec is None or rec != _sha256(p):
+            if rec is None or rec != file_sha256(p):
                 raise FileExistsError(f"{what} {p} exists and was not written by cxr_nb (or was changed since): "
                                       "not replacing it, even with --force")
         out.append(p)
     return out
 
-def _write_output(path, data: bytes) -> Path:
-    "Write one output file atomically and record it in its folder's manifest."
+def write_output(path, # the output file (its folder is created)
+                 data: bytes, # its whole content
+                ) -> Path:
+    "Write one output file atomically and record its hash in its folder's manifest (what `claim_outputs` trusts)."
     path = _atomic_write(path, data)
     m = _manifest(path.parent)
     m[path.name] = hashlib.sha256(data).hexdigest()
@@ -340,10 +338,10 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
     seg = None
     if segmenter is not None:
         segmenter.save(folder / "segmenter.pt", overwrite=True)  # atomic itself (io.atomic_write)
-        seg = dict(file="segmenter.pt", sha256=_sha256(folder / "segmenter.pt"), structures=segmenter.structures,
+        seg = dict(file="segmenter.pt", sha256=file_sha256(folder / "segmenter.pt"), structures=segmenter.structures,
                    size=segmenter.size, arch=segmenter.arch)
     spec = dict(format=FORMAT, kind="classifier", task=kind, labels=labels, names=names, label_col=label_col,
-                architecture=architecture, weights=dict(file="weights.pt", sha256=_sha256(folder / "weights.pt")),
+                architecture=architecture, weights=dict(file="weights.pt", sha256=file_sha256(folder / "weights.pt")),
                 preprocessing=_jsonable(pp), preprocessing_defaults=_jsonable(preprocessing_defaults()), segmenter=seg,
                 calibration=dict(method="temperature scaling on the validation images (Guo et al. 2017)", temperature=T,
                                  validation=valid),
@@ -393,7 +391,7 @@ def _version_notes(spec: dict) -> list:
 def _checked_file(folder: Path, rec: dict, what: str) -> Path:
     f = folder / rec["file"]
     if not f.is_file(): raise FileNotFoundError(f"load_bundle: {what} file {f} is missing")
-    sha = _sha256(f)
+    sha = file_sha256(f)
     if sha != rec["sha256"]:
         raise ValueError(f"load_bundle: {f} has sha256 {sha[:16]}..., the bundle recorded {rec['sha256'][:16]}...: "
                          f"the {what} were changed or corrupted since the bundle was written; not loading them")
@@ -532,7 +530,9 @@ def predict(self: Bundle,
     return out
 
 # %% ../../nbs/80_deploy.bundle.ipynb #b6df41c4
-def _overlay_name(path: str) -> str:
+def overlay_name(path: str, # a film's path
+                ) -> str:
+    "The overlay PNG's file name for a film: its stem and a short hash of its full path (films of the same name in different folders stay apart)."
     return f"{Path(path).stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}.png"
 
 def _write_overlays(b: Bundle, x: torch.Tensor, xs: list, paths: list, folder: Path) -> list:
@@ -545,181 +545,5 @@ def _write_overlays(b: Bundle, x: torch.Tensor, xs: list, paths: list, folder: P
             grey = cv2.cvtColor(np.rint(img * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
             heat = cv2.applyColorMap(np.rint(cam_map * 255).astype(np.uint8), cv2.COLORMAP_JET)
             ok, png = cv2.imencode(".png", cv2.addWeighted(grey, 0.6, heat, 0.4, 0))
-            out.append(str(_write_output(folder / _overlay_name(p), png.tobytes())))
+            out.append(str(write_output(folder / overlay_name(p), png.tobytes())))
     return out
-
-# %% ../../nbs/80_deploy.bundle.ipynb #31cc781c
-def _labelled_set(data, label_col: str) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame): df = data
-    elif isinstance(data, (str, os.PathLike)) and Path(data).is_file(): df = collect_films(data)
-    else: df = load_dataset(data)
-    if label_col not in df:
-        raise ValueError(f"evaluate: the data have no {label_col!r} column (the bundle's target); its columns are "
-                         f"{[c for c in df.columns if c != 'path'][:12]}: name the target with label_col= / --label-col")
-    return df.reset_index(drop=True)
-
-def _truth(b: Bundle, values: pd.Series) -> np.ndarray:
-    "Class indices of the bundle's labels (matched by value, or as text)."
-    lookup = {str(v): k for k, v in enumerate(b.labels)} | {str(n): k for k, n in enumerate(b.names)}
-    def key(v):  # True/False and 1.0/0.0 (a CSV's or a loader's 0/1 column) as the 0/1 the model was trained on
-        if isinstance(v, (bool, np.bool_)) or (isinstance(v, float) and v == int(v)): v = int(v)
-        return lookup.get(str(v))
-    idx = values.map(key)
-    if idx.isna().any():
-        bad = sorted(set(map(str, values[idx.isna()])))[:5]
-        raise ValueError(f"evaluate: label values {bad} are none of the bundle's labels {b.labels} / names {b.names}")
-    return idx.astype(int).to_numpy()
-
-class Evaluation:
-    "An evaluation's table, its per-film predictions with the truth, and what it skipped."
-    def __init__(self, table, predictions, skipped, n_bins, curves):
-        self.table, self.predictions, self.skipped, self.n_bins, self.curves = table, predictions, skipped, n_bins, curves
-    def __repr__(self): return self.table.to_string()
-
-def evaluate_bundle(b: Bundle, # from `load_bundle`
-                    data, # a set name, a folder in a known layout, a CSV with `path` + labels, or a frame
-                    label_col: str | None = None, # the truth column (default: the bundle's `label_col`, then `label`)
-                    n_boot: int = 1000, # bootstrap resamples for the CIs (0: none)
-                    seed: int = 0, # bootstrap seed
-                    n_bins: int = 10, # ECE bins (equal width)
-                    bs: int = 16, progress: bool = True,
-                   ) -> Evaluation:
-    "AUC, sensitivity / specificity at the saved operating points and calibration (ECE, Brier), with CIs by patient."
-    if b.task != "softmax" or len(b.labels) != 2:
-        raise NotImplementedError("evaluate_bundle: binary classifiers only so far (this bundle has "
-                                  f"{len(b.labels)} {b.task} outputs)")
-    label_col = label_col or b.spec.get("label_col") or "label"
-    df = _labelled_set(data, label_col)
-    pred = b.predict(df[["path"]], bs=bs, progress=progress)
-    df = df.drop_duplicates("path").set_index("path")
-    y = _truth(b, df.loc[pred["path"], label_col])
-    groups = None
-    if "patient_id" in df and df["patient_id"].notna().all(): groups = df.loc[pred["path"], "patient_id"].to_numpy()
-    pos = b.names[1]
-    p_cal, p_raw = pred[f"prob_{pos}"].to_numpy(), pred[f"raw_prob_{pos}"].to_numpy()
-    kw = dict(n_boot=n_boot, seed=seed, groups=groups)
-    rows = []
-    rep = binary_report(y, p_cal, threshold=0.5, **kw)
-    rows.append(dict(metric="AUC", operating_point="", **rep.loc["auc"].to_dict()))
-    for name, op in b.operating_points.items():
-        r = binary_report(y, p_cal, threshold=op["threshold"], **kw)
-        for m, label in (("recall_tpr", "sensitivity"), ("tnr", "specificity"), ("accuracy", "accuracy")):
-            rows.append(dict(metric=label, operating_point=f"{name} (p >= {op['threshold']:.4g})", **r.loc[m].to_dict()))
-    for which, p in (("calibrated", p_cal), ("raw", p_raw)):
-        for label, fn in ((f"ECE ({n_bins} equal-width bins)", lambda t, s: expected_calibration_error(t, s, n_bins)), ("Brier score", brier_score)):
-            ci = bootstrap_ci(fn, y, p, **kw) if n_boot else None
-            rows.append(dict(metric=f"{label}, {which}", operating_point="", value=fn(y, p),
-                             ci_low=ci.low if ci else np.nan, ci_high=ci.high if ci else np.nan))
-    table = pd.DataFrame(rows)
-    table.attrs.update(n=len(y), n_pos=int(y.sum()), n_boot=n_boot, seed=seed, ci="by patient" if groups is not None else "by film",
-                       skipped=len(pred.attrs["skipped"]))
-    pred = pred.assign(truth=[b.names[k] for k in y], **({"patient_id": groups} if groups is not None else {}))
-    return Evaluation(table, pred, pred.attrs["skipped"], n_bins, dict(y=y, calibrated=p_cal, raw=p_raw, groups=groups))
-
-# %% ../../nbs/80_deploy.bundle.ipynb #d258d085
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-    buf = _io.BytesIO(); fig.savefig(buf, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-def evaluation_html(ev: Evaluation, b: Bundle, data_name: str) -> str:
-    "A small self-contained HTML report: the table, the ROC curve and the reliability diagram."
-    c = ev.curves
-    roc = plot_roc({"calibrated": (c["y"], c["calibrated"])}, groups={"calibrated": c["groups"]} if c["groups"] is not None else None,
-                   n_boot=ev.table.attrs["n_boot"], seed=ev.table.attrs["seed"], title=f"ROC on {data_name}")
-    rel = plot_reliability({"calibrated": (c["y"], c["calibrated"]), "raw": (c["y"], c["raw"])}, n_bins=ev.n_bins,
-                           title=f"Reliability on {data_name}")
-    a = ev.table.attrs
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>cxr_nb evaluation: {b.folder.name} on {data_name}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head><body>
-<h1>{b.folder.name} on {data_name}</h1>
-<p>{a['n']} films ({a['n_pos']} {b.names[1]}), {a['skipped']} skipped; 95% CIs from {a['n_boot']} bootstrap resamples {a['ci']}
-(seed {a['seed']}). Temperature {b.temperature:.4g} and operating points chosen on the bundle's validation images.</p>
-{ev.table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")}
-<h2>ROC</h2><img src="data:image/png;base64,{_png(roc)}">
-<h2>Reliability</h2><img src="data:image/png;base64,{_png(rel)}">
-</body></html>"""
-
-# %% ../../nbs/80_deploy.bundle.ipynb #90731947
-def _inside(child: Path, parent: Path) -> bool:
-    child, parent = child.resolve(), parent.resolve()
-    return child == parent or parent in child.parents
-
-def _check_not_in_input(paths, source) -> None:
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        for p in paths:
-            if _inside(Path(p), Path(source)):
-                raise ValueError(f"{p} lies inside INPUT {source}: nothing in INPUT is ever written; choose --out elsewhere")
-
-def _csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode()
-
-def _predict_cli(a) -> int:
-    out = Path(a.out).expanduser()
-    skipped_csv = out.with_name("skipped.csv")
-    files = [out, skipped_csv]
-    _check_not_in_input(files + ([Path(a.overlays)] if a.overlays else []), a.input)
-    claim_outputs(files, a.force)
-    if a.overlays and Path(a.overlays).is_dir() and any(Path(a.overlays).iterdir()) and not a.force:
-        raise FileExistsError(f"--overlays {a.overlays} is not empty; nothing was written. Choose a new folder or pass --force")
-    b = load_bundle(a.bundle, device=a.device)
-    films = collect_films(a.input)
-    if a.overlays:
-        claim_outputs([Path(a.overlays) / _overlay_name(p) for p in films["path"]], a.force, "overlay")
-    res = b.predict(films, bs=a.bs, progress=not a.quiet, overlays=a.overlays)
-    _write_output(out, _csv_bytes(res))
-    _write_output(skipped_csv, _csv_bytes(pd.DataFrame(res.attrs["skipped"], columns=["path", "reason"])))
-    print(f"{len(res)} film(s) -> {out}; {len(res.attrs['skipped'])} skipped -> {skipped_csv}"
-          + (f"; {res.attrs['ignored']} other file(s) ignored" if res.attrs.get("ignored") else ""))
-    return 0
-
-def _evaluate_cli(a) -> int:
-    out = Path(a.out).expanduser()
-    names = ["table.csv", "predictions.csv", "skipped.csv", "report.html"]
-    _check_not_in_input([out], a.data)
-    claim_outputs([out / n for n in names], a.force)
-    b = load_bundle(a.bundle, device=a.device)
-    ev = evaluate_bundle(b, a.data, label_col=a.label_col, n_boot=a.n_boot, seed=a.seed, n_bins=a.bins, bs=a.bs,
-                         progress=not a.quiet)
-    _write_output(out / "table.csv", _csv_bytes(ev.table))
-    _write_output(out / "predictions.csv", _csv_bytes(ev.predictions))
-    _write_output(out / "skipped.csv", _csv_bytes(pd.DataFrame(ev.skipped, columns=["path", "reason"])))
-    _write_output(out / "report.html", evaluation_html(ev, b, Path(str(a.data)).name).encode())
-    with pd.option_context("display.width", 160, "display.max_columns", 10):
-        print(ev.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    a_ = ev.table.attrs
-    print(f"{a_['n']} films ({a_['n_pos']} positive), CIs {a_['ci']}, {a_['skipped']} skipped -> {out}/report.html")
-    return 0
-
-def add_bundle_commands(sub) -> None:
-    "Add `predict` and `evaluate` to the `cxr-nb` command's subparsers."
-    p = sub.add_parser("predict", help="predict films with a saved model bundle")
-    p.add_argument("bundle", help="a bundle folder (save_bundle; a paper run writes <run>/bundle)")
-    p.add_argument("input", help="a folder (recursive) of DICOM/PNG/JPEG/TIFF films, one film, or a CSV with a 'path' column")
-    p.add_argument("--out", required=True, help="the results CSV (skipped.csv is written beside it)")
-    p.add_argument("--overlays", default=None, metavar="DIR", help="write a Grad-CAM overlay PNG per film into DIR")
-    p.add_argument("--force", action="store_true", help="replace outputs cxr-nb wrote before (never other files)")
-    p.add_argument("--bs", type=int, default=16, help="films per batch (default 16)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(bundle_cli=_predict_cli)
-    e = sub.add_parser("evaluate", help="evaluate a saved model bundle on a labelled set")
-    e.add_argument("bundle", help="a bundle folder")
-    e.add_argument("data", help="a set name, a folder in a known layout, or a CSV with 'path' and the label column")
-    e.add_argument("--label-col", default=None, help="the truth column (default: the bundle's, then 'label')")
-    e.add_argument("--out", default="evaluation", help="folder for table.csv, predictions.csv, skipped.csv, report.html")
-    e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
-    e.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    e.add_argument("--bins", type=int, default=10, help="equal-width bins of the ECE (default 10)")
-    e.add_argument("--force", action="store_true", help="replace outputs cxr-nb wrote before (never other files)")
-    e.add_argument("--bs", type=int, default=16, help="films per batch")
-    e.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.set_defaults(bundle_cli=_evaluate_cli)
-
-def run_bundle_command(a) -> int:
-    "Run a parsed `predict` / `evaluate` command: exit 0, or 2 with one line naming the problem."
-    try: return a.bundle_cli(a)
-    except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, ValueError, NotImplementedError) as e:
-        print(f"cxr-nb {a.cmd}: {e}", file=sys.stderr)
-        return 2
