@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fastai's torch.jit notice, at its import
 from fastai.torch_core import defaults, set_seed
+from fastcore.meta import delegates
 
 from ..io import atomic_write, find_dataset, repo_root
 from ..pretrained import pretrained_state_dict, weights_file
@@ -321,6 +322,7 @@ def _files_key(df: pd.DataFrame) -> list:
             out.append([Path(p).name, None, None])
     return out
 
+@delegates(train_segmenter, but=["arrays", "minutes", "steps", "progress"])
 def fit_or_load_segmenter(train: pd.DataFrame, # rows to train on (`path` + mask columns)
                           valid: pd.DataFrame | None, # held-out rows for the Dice record; None: `valid_pct` of `train`'s patients
                           out, # the run folder; the model goes to <out>/segmenter/
@@ -333,7 +335,7 @@ def fit_or_load_segmenter(train: pd.DataFrame, # rows to train on (`path` + mask
                           device=None, # device to load onto (default: fastai's)
                           describe: str = "", # what the training data is, kept in the model's metadata
                           valid_pct: float = 0.2, # share of patients held out when `valid` is None
-                          **train_kwargs, # passed to `train_segmenter` (arch, lr, aug, ...)
+                          **train_kwargs, # passed to `train_segmenter` (arch, lr, aug, ...: listed below)
                          ) -> tuple:
     "Train a U-Net once per setting (saved in the run folder) or load it; returns (Segmenter, record)."
     if valid is None and isinstance(train, pd.DataFrame) and len(train):
