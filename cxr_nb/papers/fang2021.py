@@ -8,24 +8,72 @@ Docs: https://cxr-nb.github.io/cxr_nb/papers.fang2021.html.md"""
 # %% ../../nbs/75_papers.fang2021.ipynb #af39d0ec
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from fastai.optimizer import Adam
+from fastai.vision.augment import Normalize
+from fastai.vision.core import imagenet_stats
+from matplotlib.figure import Figure
+
+from ..vocab import NIH_FINDINGS
+from ..io import read_cxr
+from ..boxes import box_iou, rescale_box
+from ..phantom.render import make_phantom
+from ..phantom.layouts import phantom_manifest
+from ..data.datasets import read_mask
+from ..data.preprocess import resize_pad, resize_pad_mask
+from ..data.cache import use_cached, PILCachedCXR3
+from ..data.dataloaders import image_mask_dls
+from ..seg.segmenter import dice_score
+from ..classify.nets import CXRIRNet, MaskWeighting, count_parameters
+from ..classify.learner import model_learner, multilabel_bce
+from ..classify.runners import run_trials, predict_rows
+from ..evaluate.interpret import grad_cams, cam_to_box, oracle_peak_box, cam_energy_in_mask
+from ..evaluate.plots import plot_overlay
+from .results import paper_row
+
 # %% auto #0
-__all__ = ['ENTRY']
+__all__ = ['PAPER_T1', 'PAPER_COLS', 'PAPER_T2', 'PAPER_T3', 'PAPER_T3_MEAN', 'ENTRY', 'CAVEATS', 'findings_of', 'split_parts',
+           'table1', 'plot_training_boxes', 'phantom_target_dice', 'backbone_kwargs', 'feature_size',
+           'plot_pooled_mask', 'ablation_arms', 'cxrirnet_learner', 'run_arms', 'paper_means', 'table2',
+           'finding_curves', 'plot_attention_maps', 'browse_frame', 'test_boxes', 'CamBoxes', 'cam_boxes', 'table3',
+           'cam_energy_table', 'plot_cam_boxes', 'fang_paper_rows']
+
+# %% ../../nbs/75_papers.fang2021.ipynb #e41f8183
+PAPER_T1: dict = {"Atelectasis": (8280, 3279, 180), "Cardiomegaly": (1707, 1069, 146), "Effusion": (8659, 4658, 153),
+            "Infiltration": (13782, 6112, 123), "Mass": (4034, 1748, 85), "Nodule": (4708, 1623, 79),
+            "Pneumonia": (876, 555, 120), "Pneumothorax": (2637, 2665, 98), "Consolidation": (2852, 1815, 0),
+            "Edema": (1378, 925, 0), "Emphysema": (1423, 1093, 0), "Fibrosis": (1251, 435, 0),
+            "Pleural_Thickening": (2242, 1143, 0), "Hernia": (141, 86, 0), "Multi-label Totals": (53970, 27206, 984),
+            "Finding": (36024, 15735, 984), "No Finding": (50500, 9861, 0), "Totals": (86524, 25596, 984)}
+"Table 1: (train, test, box) images of each finding, then the totals rows."
+PAPER_COLS: list = ["CheXNet", "Ours w/o F_l", "Ours"]  # Table 2's columns: CheXNet [11], Ours w/o F_l, Ours
+PAPER_T2: dict = {
+    "Atelectasis": (.7919, .8151, .8073), "Cardiomegaly": (.9038, .9100, .9069), "Effusion": (.8744, .8779, .8401),
+    "Infiltration": (.6942, .6923, .7901), "Mass": (.8142, .8290, .8131), "Nodule": (.7286, .7553, .8377),
+    "Pneumonia": (.7477, .7401, .7465), "Pneumothorax": (.8431, .8516, .8728), "Consolidation": (.7933, .8038, .7831),
+    "Edema": (.8777, .8858, .8575), "Emphysema": (.8726, .8849, .8605), "Fibrosis": (.7986, .8077, .8494),
+    "Pleural_Thickening": (.7528, .7573, .8123), "Hernia": (.8545, .8995, .8915)}
+"Table 2: the test AUROC of each finding in the columns of `PAPER_COLS`."
+PAPER_T3: dict = {"Atelectasis": (.1713, .1212), "Cardiomegaly": (.5515, .4430), "Effusion": (.3242, .3258),
+            "Infiltration": (.3819, .2783), "Mass": (.1768, None), "Nodule": (.0460, None), "Pneumonia": (.3097, None),
+            "Pneumothorax": (.3345, None)}
+"Table 3: the CAM-box IoU of each finding, (FE, FE w/o MA); None where the extracted text lost the value."
+PAPER_T3_MEAN: tuple = (0.3014, 0.2437)  # Table 3's averages, FE and FE w/o MA
 
 # %% ../../nbs/75_papers.fang2021.ipynb #a16393ea
 ENTRY: dict = dict(
     notebook="papers/fang2021_lung_heart.ipynb",
     title="Fang et al. (CXR-IRNet): multi-scale attention and lung+heart feature weighting, 14 findings, CAM boxes",
     published={"Table 1": "train 86,524, test 25,596, box 984 images",
-               "Table 2 (AUROC: CheXNet, Ours w/o F_l, Ours)": {
-                   "Atelectasis": (.7919, .8151, .8073), "Cardiomegaly": (.9038, .9100, .9069), "Effusion": (.8744, .8779, .8401),
-                   "Infiltration": (.6942, .6923, .7901), "Mass": (.8142, .8290, .8131), "Nodule": (.7286, .7553, .8377),
-                   "Pneumonia": (.7477, .7401, .7465), "Pneumothorax": (.8431, .8516, .8728), "Consolidation": (.7933, .8038, .7831),
-                   "Edema": (.8777, .8858, .8575), "Emphysema": (.8726, .8849, .8605), "Fibrosis": (.7986, .8077, .8494),
-                   "Pleural_Thickening": (.7528, .7573, .8123), "Hernia": (.8545, .8995, .8915), "CheXNet average": .8105},
-               "Table 3 (IoU: FE, FE w/o MA)": {
-                   "Atelectasis": (.1713, .1212), "Cardiomegaly": (.5515, .4430), "Effusion": (.3242, .3258),
-                   "Infiltration": (.3819, .2783), "Mass": (.1768, None), "Nodule": (.0460, None), "Pneumonia": (.3097, None),
-                   "Pneumothorax": (.3345, None), "average": (.3014, .2437)},
+               "Table 2 (AUROC: CheXNet, Ours w/o F_l, Ours)": {**PAPER_T2, "CheXNet average": .8105},
+               "Table 3 (IoU: FE, FE w/o MA)": {**PAPER_T3, "average": PAPER_T3_MEAN},
                "1 (SalNet)": "the best bounding-box performance so far: 0.29 average IoU"},
     presets=dict(
         smoke={},
@@ -69,3 +117,334 @@ ENTRY: dict = dict(
                    "the epoch with the best test AUROC (dataloader_val = get_test_dataloader(...); best_img_model.pkl)"),
 )
 "Fang et al. (CXR-IRNet): notebook, title, published numbers, presets and the source of each `paper` value."
+
+# %% ../../nbs/75_papers.fang2021.ipynb #03acec81
+def findings_of(df: pd.DataFrame, # a loader's frame; `attrs["labels"]` names the findings it labels
+               ) -> list:
+    "The NIH findings the frame labels, in the paper's order (all 14 when it names none)."
+    return [f for f in NIH_FINDINGS if f in df.attrs.get("labels", NIH_FINDINGS)]
+
+# %% ../../nbs/75_papers.fang2021.ipynb #9cc90af6
+def split_parts(df: pd.DataFrame, # a frame with a `split` column: train, valid, test
+                cached: bool = False, # a `cache_images` frame: `path` pointed at the cached arrays (`use_cached`)
+               ) -> tuple:
+    "(train, valid, test): the rows of each part, index reset."
+    parts = [df[df.split == s] for s in ("train", "valid", "test")]
+    return tuple(use_cached(p) if cached else p.reset_index(drop=True) for p in parts)
+
+# %% ../../nbs/75_papers.fang2021.ipynb #16a158a2
+def _box_count(part: pd.DataFrame, f: str) -> int:
+    "How many boxes of finding `f` the rows of `part` carry."
+    return int(sum(labs.count(f) for labs in part.box_labels)) if "box_labels" in part else 0
+
+def _t1_column(part: pd.DataFrame, findings: list) -> dict:
+    "One part's column of Table 1: positives per finding, multi-label totals, images with and without a finding."
+    c = {f: int(part[f].sum()) for f in findings}
+    c.update({"Multi-label Totals": int(part[findings].sum().sum()), "Finding": int(part.any_finding.sum()),
+              "No Finding": int((part.any_finding == 0).sum()), "Totals": len(part)})
+    return c
+
+def table1(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, # the parts, with 0/1 finding columns and `any_finding`
+           findings: list, # the findings of this data
+          ) -> pd.DataFrame:
+    "Table 1 in the paper's layout: positives per part, the test images' boxes and the totals, the paper's counts beside."
+    t = pd.DataFrame({"train": _t1_column(train, findings), "valid": _t1_column(valid, findings), "test": _t1_column(test, findings)})
+    t["box (test)"] = [_box_count(test, r) if r in findings else (sum(_box_count(test, g) for g in findings) if r != "No Finding" else 0)
+                       for r in t.index]
+    for j, name in enumerate(["paper train", "paper test", "paper box"]):
+        t[name] = [PAPER_T1[r][j] for r in t.index]
+    return t
+
+# %% ../../nbs/75_papers.fang2021.ipynb #088a59c0
+def plot_training_boxes(train: pd.DataFrame, # training rows (`path`, finding columns, and `boxes`/`box_labels` when the set has them)
+                        findings: list, # the findings of this data
+                        n: int = 4, # images shown: the first with a box, else the first rows
+                       ) -> Figure:
+    "A few training images with their labels as titles and their boxes (green)."
+    with_box = train[train.boxes.map(len) > 0].head(n) if "boxes" in train else train.head(0)
+    shown = with_box if len(with_box) else train.head(n)
+    fig, axs = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.6)); plt.close(fig)
+    for ax, (_, r) in zip(np.atleast_1d(axs), shown.iterrows()):
+        labs = [f for f in findings if r[f]] or ["No Finding"]
+        boxes = {}
+        for b, l in zip(r.get("boxes", []) or [], r.get("box_labels", []) or []): boxes.setdefault(l, []).append(b)
+        plot_overlay(read_cxr(r.path)[0], true_boxes=boxes or None, ax=ax, title=", ".join(labs))
+    fig.suptitle("Training images: labels and boxes", fontsize=10)
+    return fig
+
+# %% ../../nbs/75_papers.fang2021.ipynb #7d9b6c31
+def phantom_target_dice(test: pd.DataFrame, # test rows of a phantom set, with `mask_lungs` and `mask_heart` (the U-Net's)
+                        root, # the phantom folder (its `phantom_manifest` regenerates the truth)
+                        n: int = 30, # how many of the first test rows
+                       ) -> dict:
+    "Mean Dice (3 places) of the first `n` test rows' lungs and heart masks against the true ones, regenerated from the manifest."
+    man, rows = phantom_manifest(root), []
+    for _, r in test.head(n).iterrows():
+        kw = dict(man[Path(r.path).relative_to(root).as_posix()])
+        truth = make_phantom(kw.pop("seed"), kw.pop("size"), **kw)["masks"]
+        rows.append({"lungs": dice_score(read_mask(r.mask_lungs), truth["left_lung"] | truth["right_lung"]),
+                     "heart": dice_score(read_mask(r.mask_heart), truth["heart"])})
+    return pd.DataFrame(rows).mean().round(3).to_dict()
+
+# %% ../../nbs/75_papers.fang2021.ipynb #8fb39d08
+def backbone_kwargs(backbone: str, # the `backbone` parameter
+                    widths: str, # the `widths` parameter: channels of a small_cnn's stages, e.g. "32,64,128,256"
+                   ) -> dict:
+    "The backbone's keyword arguments: a small_cnn's stage widths, nothing for another network."
+    return dict(widths=tuple(int(w) for w in str(widths).split(","))) if backbone.startswith("small_cnn") else {}
+
+def feature_size(n_out: int, # outputs of the network
+                 backbone: str, backbone_kw: dict, # the backbone and its keyword arguments
+                 img_size: int, # network input in pixels
+                ) -> tuple:
+    "(h, w) of the feature map F_g at `img_size`, from an untrained CXRIRNet."
+    probe = CXRIRNet(n_out=n_out, n_in=3, backbone=backbone, backbone_kwargs=backbone_kw, pretrained=False)
+    with torch.no_grad(): return tuple(probe.features(torch.zeros(1, 3, img_size, img_size)).shape[-2:])
+
+# %% ../../nbs/75_papers.fang2021.ipynb #9d8d3f37
+def plot_pooled_mask(row: pd.Series, # one row with `path`, `mask_lungs` and `mask_heart`
+                     fg_size: tuple, # (h, w) of the feature map, from `feature_size`
+                     img_size: int, # network input in pixels
+                     used: str, # the `mask_pooling` parameter, marked "used" in its title
+                    ) -> Figure:
+    "The image, its merged lungs + heart mask (outline) and the mask pooled to the feature map (fractional and binary)."
+    img0 = resize_pad(read_cxr(row.path)[0], img_size)[0]
+    m0 = resize_pad_mask(read_mask(row.mask_lungs) | read_mask(row.mask_heart), img_size)[0]
+    fig, axs = plt.subplots(1, 2, figsize=(8, 4)); plt.close(fig)
+    for ax, how in zip(axs, ("fractional", "binary")):
+        pooled = MaskWeighting(how).pooled(torch.tensor(m0[None], dtype=torch.float32), fg_size)
+        up = torch.nn.functional.interpolate(pooled, size=m0.shape, mode="nearest")[0, 0].numpy()
+        plot_overlay(img0, cam=up, masks={"lungs + heart (U-Net)": m0}, ax=ax, alpha=0.35, cmap="viridis",
+                     title=f"M_g pooled to {fg_size[0]} x {fg_size[1]} ({how}{', used' if how == used else ''})")
+    return fig
+
+# %% ../../nbs/75_papers.fang2021.ipynb #0962235f
+def ablation_arms(backbone: str, # the backbone's name, in the first arm's name
+                  attention: str, # the `attention` parameter: "released_code" or "paper_text"
+                 ) -> dict:
+    "The three arms of the ablation, name -> CXRIRNet switches: backbone alone, + attention, + attention + F_l."
+    return {f"{backbone} alone": dict(attention=False, feature_weighting=False),
+            "+ attention, w/o F_l": dict(attention=attention, feature_weighting=False),
+            "+ attention + F_l (CXR-IRNet)": dict(attention=attention, feature_weighting=True)}
+
+# %% ../../nbs/75_papers.fang2021.ipynb #7dcd1ab0
+def cxrirnet_learner(train_df: pd.DataFrame, valid_df: pd.DataFrame, # rows to train and validate on (cached images, masks)
+                     seed: int, # seeds the DataLoaders
+                     *, labels: list, # the finding columns
+                     structures, # the mask columns merged into M_g (the segmenter's structures)
+                     size: int, bs: int, # network input in pixels, batch size
+                     backbone: str, backbone_kw: dict, pretrained, # the backbone, its keyword arguments, ImageNet weights
+                     activation: str, mask_pooling: str, # CXRIRNet's readings (see its parameters)
+                     wd: float, # Adam's L2 weight decay
+                     workers=0, device=None, # DataLoader workers and device (the run's)
+                     **arm, # the arm's CXRIRNet switches, from `ablation_arms`
+                    ):
+    "The learner of one arm: image + mask DataLoaders, CXRIRNet, multi-label BCE, Adam with L2 weight decay."
+    dls = image_mask_dls(pd.concat([train_df, valid_df]), structures=structures, labels=labels, size=size,
+                         bs=bs, aug=False, img_cls=PILCachedCXR3, num_workers=workers, seed=seed, device=device,
+                         batch_tfms=[Normalize.from_stats(*imagenet_stats)])
+    model = CXRIRNet(n_out=len(labels), n_in=3, backbone=backbone, backbone_kwargs=backbone_kw, pretrained=pretrained,
+                     activation=activation, mask_pooling=mask_pooling, **arm)
+    return model_learner(dls, model, loss_func=multilabel_bce(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
+
+def run_arms(arms: dict, # name -> CXRIRNet switches, from `ablation_arms`
+             train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, # the parts (cached)
+             build, # build(train_df, valid_df, seed, **arm) -> Learner, e.g. a partial of `cxrirnet_learner`
+             fit, # fit(learn), e.g. a `cxr_nb.classify.runners.FitSchedule`
+             seed: int, # the one training seed of every arm
+             lap=None, # called with each arm's name after it (the run's lap timer)
+            ) -> dict:
+    "Train each arm once on the same data and seed and predict the test rows: name -> (result, probabilities, 0/1 labels)."
+    results = {}
+    for name, arm in arms.items():
+        res = run_trials(train, valid, partial(build, **arm), seeds=[seed], fit=fit, keep=("patient_id", "path"))
+        probs, y = predict_rows(res.learner, test)
+        results[name] = (res, probs, y.astype(int))
+        print(f"{name}: {count_parameters(res.learner.model):,} parameters")
+        if lap is not None: lap(name)
+    return results
+
+# %% ../../nbs/75_papers.fang2021.ipynb #67cd869e
+def paper_means(findings: list, # the findings of this data
+               ) -> tuple:
+    "The mean of each Table 2 column: (over the paper's 14 findings, over `findings`)."
+    mean14 = {c: float(np.mean([v[j] for v in PAPER_T2.values()])) for j, c in enumerate(PAPER_COLS)}
+    here = {c: float(np.mean([PAPER_T2[f][j] for f in findings])) for j, c in enumerate(PAPER_COLS)}
+    return mean14, here
+
+def _ci_text(r) -> str:
+    "An AUROC with its CI as the table prints it: the value to 3 places, the bounds to 2."
+    return f"{r.auc:.3f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+
+def _auroc_cell(r) -> str:
+    "One finding's cell of Table 2: its AUROC and CI, or n/a when the test rows have no positive."
+    return _ci_text(r) if r.defined else "n/a (no positive)"
+
+def table2(auc: dict, # arm -> `per_class_auc_ci` frame (one row per finding and `macro`)
+           test: pd.DataFrame, # the test rows (their positives are counted)
+           findings: list, # the findings of this data
+          ) -> tuple:
+    "Table 2 in the paper's layout, our arms beside the paper's columns and the means; (table, arm -> macro row)."
+    mean14, here = paper_means(findings)
+    rows = []
+    for f in findings:
+        row = {"finding": f, "test positives": int(test[f].sum())}
+        row.update({f"paper {c}": PAPER_T2[f][j] for j, c in enumerate(PAPER_COLS)})
+        row.update({name: _auroc_cell(a.set_index("label").loc[f]) for name, a in auc.items()})
+        rows.append(row)
+    macro = {name: a.set_index("label").loc["macro"] for name, a in auc.items()}
+    rows.append({"finding": f"mean over these {len(findings)}", "test positives": int(test[findings].sum().sum()),
+                 **{f"paper {c}": here[c] for c in PAPER_COLS}, **{name: _ci_text(m) for name, m in macro.items()}})
+    rows.append({"finding": "mean over the 14 (paper)", "test positives": None, **{f"paper {c}": mean14[c] for c in PAPER_COLS},
+                 **{name: "" for name in auc}})
+    return pd.DataFrame(rows).set_index("finding"), macro
+
+# %% ../../nbs/75_papers.fang2021.ipynb #26a826e1
+def finding_curves(y: np.ndarray, p: np.ndarray, # (N, C) 0/1 labels and probabilities of the test rows
+                   findings: list, # the C findings
+                  ) -> dict:
+    "finding -> (labels, scores) for `plot_roc`, for every finding with both classes among the rows."
+    return {f: (y[:, j], p[:, j]) for j, f in enumerate(findings) if 0 < y[:, j].sum() < len(y)}
+
+# %% ../../nbs/75_papers.fang2021.ipynb #a36720fa
+def plot_attention_maps(learn, # the trained CXR-IRNet arm's learner (with an attention module)
+                        rows: pd.DataFrame, # a few test rows (cached, with `source_path`)
+                        findings: list, # the findings of this data
+                        img_size: int, # network input in pixels
+                        attention: str, # the `attention` parameter, for the title
+                       ) -> Figure:
+    "The films (top) and what the attention module multiplies into them (bottom), with each map's range."
+    net = learn.model.eval()
+    b = learn.dls.test_dl(rows, with_labels=True).one_batch()
+    with torch.no_grad(): net.attention(b[0].as_subclass(torch.Tensor))
+    amaps = net.attention.attention_map[:, 0].cpu().numpy()
+    fig, axs = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 6.4)); plt.close(fig)
+    for k, (_, r) in enumerate(rows.iterrows()):
+        axs[0, k].imshow(resize_pad(read_cxr(r.source_path)[0], img_size)[0], cmap="gray"); axs[0, k].axis("off")
+        axs[0, k].set_title(", ".join(f for f in findings if r[f]), fontsize=8)
+        axs[1, k].imshow(amaps[k], cmap="magma"); axs[1, k].axis("off")
+        axs[1, k].set_title(f"attention: {amaps[k].min():.2f} to {amaps[k].max():.2f}", fontsize=8)
+    fig.suptitle(f"Attention maps ({attention}) of the trained CXR-IRNet", fontsize=10)
+    return fig
+
+# %% ../../nbs/75_papers.fang2021.ipynb #0d0005f8
+def browse_frame(result: tuple, # one arm's (result, probabilities, labels), from `run_arms`
+                 auc: pd.DataFrame, # that arm's `per_class_auc_ci` frame
+                 test: pd.DataFrame, # the test rows (cached: their films are in `source_path`)
+                 findings: list, # the findings of this data
+                ) -> tuple:
+    "(finding, predictions, rows) for `prediction_browser`: the finding the arm ranks best, its test predictions, the films."
+    _, p, y = result
+    a = auc.set_index("label").drop(index="macro")
+    best = a[a.defined.astype(bool)].auc.astype(float).idxmax()
+    j = findings.index(best)
+    src = test.assign(path=test["source_path"]) if "source_path" in test else test  # the films, not the cached arrays
+    pv = pd.DataFrame({"path": src.path, "patient_id": src.patient_id, "target": y[:, j], "prob_0": 1 - p[:, j], "prob_1": p[:, j]})
+    return best, pv, src
+
+# %% ../../nbs/75_papers.fang2021.ipynb #49d000d8
+def test_boxes(test: pd.DataFrame, # the test rows (`boxes` and `box_labels` when the set has them)
+               findings: list, # the findings of this data
+              ) -> list:
+    "(row index, box, finding) of every test box whose finding is a label of this data."
+    return [(i, b, l) for i, r in test.iterrows() for b, l in zip(r.get("boxes", []) or [], r.get("box_labels", []) or [])
+            if l in findings]
+
+@dataclass
+class CamBoxes:
+    "Every test box scored with each arm's CAM: the truth at the input size, labels, lungs + heart masks, records, maps."
+    true: list  # the true boxes at the network's input size
+    labels: list  # the finding of each box
+    lh: list  # the lungs + heart mask of each box's image at the input size
+    records: pd.DataFrame  # one row per (arm, box): finding, k, honest and oracle IoU, CAM energy in the mask
+    maps: dict  # arm -> (images, raw CAMs), one per box
+
+def cam_boxes(results: dict, # arm -> (result, ...), from `run_arms`
+              test: pd.DataFrame, # the test rows (cached, with `mask_lungs`, `mask_heart`, `height`, `width`)
+              boxes: list, # from `test_boxes`
+              findings: list, # the findings of this data
+              img_size: int, # network input in pixels
+              threshold: float, # the honest box's share of the CAM's maximum (`cam_to_box`)
+             ) -> CamBoxes:
+    "Score every box with each arm's CAM of its own finding: the honest `cam_to_box` and the `oracle_peak_box`, and the CAM's energy in the chest."
+    box_rows = test.loc[[i for i, _, _ in boxes]]
+    if not (box_rows.height == box_rows.width).all(): raise ValueError("the box images are not square: map the boxes through the padding")
+    true = [rescale_box(b, (test.height[i], test.width[i]), (img_size, img_size)) for i, b, _ in boxes]
+    labels = [l for _, _, l in boxes]
+    lh = [resize_pad_mask(read_mask(test.mask_lungs[i]) | read_mask(test.mask_heart[i]), img_size)[0] for i, _, _ in boxes]
+    recs, maps_of = [], {}
+    for name, (res, *_) in results.items():
+        # raw CAMs (no ReLU, no scaling): the honest box thresholds at a share of the maximum, the oracle scales min-max
+        images, maps = grad_cams(res.learner, box_rows, target=[findings.index(l) for l in labels], method="cam", normalize=False)
+        maps_of[name] = (images, maps)
+        for k, (m, t, l) in enumerate(zip(maps, true, labels)):
+            recs.append(dict(arm=name, finding=l, k=k, honest=box_iou(cam_to_box(m, threshold), t),
+                             oracle=box_iou(oracle_peak_box(m, t), t), energy=cam_energy_in_mask(m, lh[k])))
+    return CamBoxes(true, labels, lh, pd.DataFrame(recs), maps_of)
+
+# %% ../../nbs/75_papers.fang2021.ipynb #029fdedc
+def table3(cb: CamBoxes, # from `cam_boxes`
+          ) -> tuple:
+    "Table 3: per finding, the boxes, the paper's IoUs and each arm's mean honest and oracle IoU, then the average over boxes; (table, arm -> averages)."
+    R = cb.records
+    per = R.groupby(["finding", "arm"])[["honest", "oracle"]].mean().unstack("arm")
+    per.columns = [f"{arm}: {kind}" for kind, arm in per.columns]
+    allrow = R.groupby("arm")[["honest", "oracle"]].mean()
+    per.loc["average (per box)"] = {f"{arm}: {kind}": allrow.loc[arm, kind] for arm in allrow.index for kind in ("honest", "oracle")}
+    per.insert(0, "boxes", [cb.labels.count(f) for f in per.index[:-1]] + [len(cb.labels)])
+    per.insert(1, "paper FE", [PAPER_T3.get(f, (None,))[0] for f in per.index[:-1]] + [PAPER_T3_MEAN[0]])
+    per.insert(2, "paper FE w/o MA", [PAPER_T3.get(f, (None, None))[1] for f in per.index[:-1]] + [PAPER_T3_MEAN[1]])
+    return per, allrow
+
+def cam_energy_table(cb: CamBoxes, # from `cam_boxes`
+                     arms, # the arms, in the order of the rows
+                    ) -> pd.DataFrame:
+    "The share of each CAM's energy inside the lungs + heart, per arm: count, mean and quartiles."
+    return cb.records.groupby("arm").energy.describe()[["count", "mean", "25%", "50%", "75%"]].loc[list(arms)]
+
+# %% ../../nbs/75_papers.fang2021.ipynb #f631fd52
+def plot_cam_boxes(cb: CamBoxes, # from `cam_boxes`
+                   arm: str, # whose CAMs
+                   threshold: float, # the honest box's share of the CAM's maximum
+                   n: int = 4, # the first `n` boxes
+                  ) -> Figure:
+    "Fig. 4: the CAM over the image, the true box (green), the honest and the oracle box (red, dashed) and their IoUs."
+    ims, mps = cb.maps[arm]
+    pick = list(range(min(n, len(cb.labels))))
+    fig, axs = plt.subplots(1, len(pick), figsize=(3.6 * len(pick), 3.8)); plt.close(fig)
+    for ax, k in zip(np.atleast_1d(axs), pick):
+        t = cb.true[k]
+        hb, ob = cam_to_box(mps[k], threshold), oracle_peak_box(mps[k], t)
+        plot_overlay(ims[k], cam=np.clip(mps[k], 0, None) / max(mps[k].max(), 1e-12), true_boxes={cb.labels[k]: [t]},
+                     pred_boxes={"honest": [hb] if hb else [], "oracle": [ob]}, ax=ax,
+                     title=f"{cb.labels[k]}: IoU honest {box_iou(hb, t):.2f}, oracle {box_iou(ob, t):.2f}")
+    return fig
+
+# %% ../../nbs/75_papers.fang2021.ipynb #2ffbe8ff
+CAVEATS: dict = dict(phantom="synthetic films with 8 simulated findings: a test of the pipeline, not of the clinical claim",
+                     nih="621 real images: a few positives per finding in the test set, intervals wide")
+"What a run on each `data` choice can say (another set: 'another data set and budget')."
+
+def fang_paper_rows(macro: dict, # arm -> macro row of `per_class_auc_ci` (from `table2`)
+                    allrow: pd.DataFrame | None, # arm -> mean honest and oracle IoU (from `table3`), None without boxes
+                    findings: list, # the findings of this data
+                    data_line: str, # the data of this run
+                    n_boxes: int, # the boxes behind the IoUs
+                    cam_threshold: float, # the honest box's threshold
+                   ) -> list:
+    "The rows of the paper-vs-run table: each arm's mean AUROC beside the paper's over the same findings, then its oracle and honest IoU."
+    _, here = paper_means(findings)
+    paper_arm = dict(zip(macro, PAPER_COLS))
+    # Table 3 compares the feature extractor without and with the attention module; it gives no IoU for the model with F_l
+    t3_arm = dict(zip(macro, [("FE w/o MA", PAPER_T3_MEAN[1]), ("FE", PAPER_T3_MEAN[0]), (None, None)]))
+    rows = [paper_row(f"mean AUROC, {name}", round(here[paper_arm[name]], 4), (m.auc, m.ci_low, m.ci_high), data_line,
+                      note=f"paper's {paper_arm[name]} over the same {len(findings)} findings") for name, m in macro.items()]
+    if allrow is not None:
+        for name in macro:
+            col, pub = t3_arm[name]
+            rows.append(paper_row(f"CAM IoU (oracle), {name}", pub, float(allrow.loc[name, "oracle"]), data_line,
+                                  note=f"{n_boxes} boxes; " + (f"paper {col}, box-weighted" if col else
+                                       "the paper's Table 3 gives no IoU for the model with F_l")))
+            rows.append(paper_row(f"CAM IoU (honest), {name}", None, float(allrow.loc[name, "honest"]), data_line,
+                                  note=f"cam_to_box at {cam_threshold} of the max; the paper has no honest box"))
+    return rows
