@@ -8,8 +8,31 @@ Docs: https://cxr-nb.github.io/cxr_nb/papers.yang2021.html.md"""
 # %% ../../nbs/73_papers.yang2021.ipynb #e7ebb391
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+from fastai.metrics import accuracy as fastai_accuracy
+from fastai.optimizer import Adam
+from matplotlib.figure import Figure
+
+from ..data.cache import PILCachedCXR
+from ..data.dataloaders import classification_dls
+from ..data.datasets import read_mask
+from ..data.preprocess import RandomBrightnessLevel, resize_pad_mask
+from ..seg.lung_region import lung_region
+from ..classify.learner import cxr_learner
+from ..classify.runners import ExperimentResult, FitSchedule, run_folds
+from ..evaluate.interpret import cam_energy_in_mask, grad_cams
+from ..evaluate.metrics import BootstrapCI, paper_vs_run
+from ..evaluate.plots import plot_overlay
+from .results import paper_row
+
 # %% auto #0
-__all__ = ['ENTRY']
+__all__ = ['ENTRY', 'PUBLISHED', 'CAVEATS', 'binary_target', 'cross_validate', 'region_mask', 'plot_grad_cams', 'caveat',
+           'run_summary', 'paper_table']
 
 # %% ../../nbs/73_papers.yang2021.ipynb #69f4d610
 ENTRY: dict = dict(
@@ -46,3 +69,128 @@ ENTRY: dict = dict(
                           "paper names no classifier head"),
 )
 "Yang et al. 2021: notebook, title, published numbers, presets and the source of each `paper` value."
+
+# %% ../../nbs/73_papers.yang2021.ipynb #5941d8b5
+PUBLISHED: dict = dict(
+    epoch_mean_accuracy=0.9246,  # binary accuracy, mean validation accuracy of epochs 21-50 (Abstract, Results)
+    auc=0.89,  # binary AUC, normal vs pneumoconiosis (Abstract, Results)
+    accuracy_4class=0.701,  # ILO category 0-3 accuracy (Abstract, Discussion, Fig. 6)
+    epoch_window=(21, 50),  # the epochs the 92.46 % is averaged over (1-based, inclusive)
+    epochs=50,  # epochs of training (Methods)
+)
+"Yang et al. 2021's published figures: epoch-mean accuracy, AUC, 4-class accuracy, and the epoch window."
+
+# %% ../../nbs/73_papers.yang2021.ipynb #a11dda88
+def binary_target(df: pd.DataFrame, # the target frame of `choose_data`
+                  data: str, # the notebook's `data` parameter ("kermany" is the binary stand-in)
+                  root=None, # the data's folder, for the error message
+                 ) -> tuple:
+    "(frame with `binary`, whether `label` holds ILO categories 0-3, the two class names) of a target set."
+    if data == "kermany":  # real paediatric pneumonia films as a binary stand-in: no ILO categories
+        df = df.drop(columns=["split"]).assign(binary=(df.label == "PNEUMONIA").astype(int))
+    elif "pneumoconiosis" in df:
+        df = df.assign(binary=df["pneumoconiosis"].astype(int))
+    else:
+        raise ValueError(f"{root}: categories {sorted(map(str, df.label.unique()))} are not ILO 0-3; "
+                         "name the class folders 0/ 1/ 2/ 3/ or give an ILO category column")
+    has_ilo = pd.api.types.is_integer_dtype(df["label"]) and set(df["label"]) <= {0, 1, 2, 3}
+    return df, has_ilo, ["normal", "pneumonia" if data == "kermany" else "pneumoconiosis"]
+
+# %% ../../nbs/73_papers.yang2021.ipynb #087d360b
+def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
+                   frame: pd.DataFrame, # cached inputs (`use_cached`) with `fold`, `patient_id`, `source_path`
+                   target: str, # the label column ("binary" or "label")
+                   loss_func, # e.g. `AlphaFocalLossFlat(alpha, gamma)`
+                   levels: pd.DataFrame | None = None, # brightness="expand": every training image at its 8 levels, by row
+                   folds: list | None = None, # the folds to hold out (default: all)
+                  ) -> ExperimentResult:
+    "Cross-validate the run's classifier on `frame` (column `target`) with `loss_func`, one model per fold."
+    P = run.params
+    vocab = sorted(frame[target].unique().tolist())
+    def build(train_df, valid_df, seed):
+        if levels is not None: train_df = levels.loc[train_df.index]  # all 8 levels of each training image
+        dls = classification_dls(pd.concat([train_df, valid_df]), label_col=target, size=P["img_size"], bs=P["bs"],
+                                 valid_fold=int(valid_df.fold.iloc[0]), aug=False, img_cls=PILCachedCXR,
+                                 num_workers=run.workers, seed=seed, vocab=vocab, device=run.device)
+        if P["brightness"] == "random": dls.add_tfms([RandomBrightnessLevel(n=8)], "after_batch")  # training only
+        learn = cxr_learner(dls, P["arch"], n_in=1, pretrained=P["pretrained"], loss_func=loss_func,
+                            metrics=fastai_accuracy, opt_func=Adam, wd=0.0)
+        learn.unfreeze()  # fine-tune the whole network
+        learn.recorder.train_metrics = True
+        return learn
+    return run_folds(frame, build, fit=FitSchedule(P["schedule"], P["epochs"], P["lr"]), folds=folds, seed=P["seed"],
+                     keep=("patient_id", "source_path", "path"))
+
+# %% ../../nbs/73_papers.yang2021.ipynb #ba69fcac
+def region_mask(mask: np.ndarray, # a mask of the film (H, W)
+                lungs: np.ndarray, # the film's lung mask (H, W), as the lung region was cut with
+                region: str, # "crop" or "zero", see `cxr_nb.seg.lung_region.lung_region`
+                size: int, # the classifier's input size
+                margin: float = 0.02, # the lung region's margin
+               ) -> np.ndarray:
+    "A mask of the film cut to the lung region and resized to the classifier's input, as the image was."
+    return resize_pad_mask(lung_region(mask, lungs, region, margin), size)[0]
+
+# %% ../../nbs/73_papers.yang2021.ipynb #5c1715f9
+def plot_grad_cams(res: ExperimentResult, # a binary `cross_validate` result (its last learner and predictions)
+                   frame: pd.DataFrame, # the frame it was trained on (`path`, `source_path`, `binary`, optional `mask_small_opacities`)
+                   seg, # the lung segmenter: `seg.segment(paths, progress=False)` gives a dict with "lungs" per film
+                   region: str, # the lung region's mode, "crop" or "zero"
+                   size: int, # the classifier's input size
+                   class_names: list, # names of class 0 and 1
+                   margin: float = 0.02, # the lung region's margin
+                   n_pos: int = 3, n_neg: int = 1, # held-out images shown: top-scored diseased, top-scored normal
+                  ) -> Figure:
+    "Grad-CAM of the positive output on held-out images of the last fold, with the lungs and true opacities."
+    pb, last_fold = res.predictions, int(res.predictions.fold.iloc[-1])
+    held = pb[pb.fold == last_fold].sort_values("prob_1", ascending=False)
+    examples = pd.concat([held[held.target == 1].head(n_pos), held[held.target == 0].head(n_neg)])
+    rows = frame.set_index("path").loc[examples.path].reset_index()
+    images, cams = grad_cams(res.learner, rows, target=1)
+    fig, axs = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.9), squeeze=False)
+    plt.close(fig)  # returned, so shown once by the notebook
+    for ax, (_, r), img, cam_map, prob, m in zip(axs[0], rows.iterrows(), images, cams, examples.prob_1,
+                                                 seg.segment(rows.source_path, progress=False)):
+        masks = {"lungs (U-Net)": region_mask(m["lungs"], m["lungs"], region, size, margin)}  # cut and resized as the image was
+        if isinstance(r.get("mask_small_opacities"), str):
+            masks["true small opacities"] = region_mask(read_mask(r.mask_small_opacities), m["lungs"], region, size, margin)
+        plot_overlay(img, cam=cam_map, masks=masks, ax=ax, title=f"true {class_names[r.binary]}, P={prob:.2f}\n"
+                     f"{cam_energy_in_mask(cam_map, masks['lungs (U-Net)']):.0%} of the map in the lungs")
+    fig.suptitle(f"Grad-CAM of the {class_names[1]} output, held-out fold {last_fold}", fontsize=10)
+    return fig
+
+# %% ../../nbs/73_papers.yang2021.ipynb #7a3346cc
+CAVEATS: dict = dict(phantom="synthetic films, not the paper's 1760: a test of the pipeline, not of the clinical claim",
+                     kermany="paediatric pneumonia is not pneumoconiosis")
+"Why a run on this `data` is no test of the paper's clinical claim; any other data: `caveat`'s default."
+
+def caveat(data: str) -> str: # the notebook's `data` parameter
+    "What a run on `data` cannot show: `CAVEATS[data]`, else another hospital, reader and image size."
+    return CAVEATS.get(data, "another hospital, reader and image size")
+
+def run_summary(description: str, # the target data's description (`DataChoice.description`)
+                params: Mapping, # the run's parameters (`folds`, `img_size`, `epochs`)
+                pretrained: bool, # whether ImageNet weights were loaded (`learn.model.pretrained`)
+               ) -> str:
+    "The data and budget of this run in one line, for the `data` column of the paper-vs-run table."
+    return (f"{description}; {params['folds']}-fold patient CV, {params['img_size']} px, {params['epochs']} epochs, "
+            f"{'ImageNet' if pretrained else 'random'} init")
+
+# %% ../../nbs/73_papers.yang2021.ipynb #301a1795
+def paper_table(epoch_acc: BootstrapCI, # `epoch_window_accuracy` of the binary task
+                binary: pd.DataFrame, # `binary_report` of the held-out binary predictions
+                acc4: BootstrapCI | None, # held-out 4-class accuracy, None when the data has no ILO categories
+                data_line: str, # `run_summary`
+                first: int, last: int, epochs: int, # this run's epoch window and its number of epochs
+               ) -> pd.DataFrame:
+    "The paper's four figures beside this run's (`paper_vs_run`): epoch-mean and held-out accuracy, AUC, 4-class accuracy."
+    a, b = PUBLISHED["epoch_window"]
+    return paper_vs_run([
+        paper_row(f"binary accuracy, mean over epochs {a}-{b} (the paper's figure)", PUBLISHED["epoch_mean_accuracy"],
+                  epoch_acc, data_line, note=f"here epochs {first}-{last} of {epochs}, pooled over the validation folds"),
+        paper_row("binary accuracy, held-out (out-of-fold, final models)", None, binary.loc["accuracy"], data_line,
+                  note="the paper gives no held-out figure (its 92.46 % is the epoch mean above): no published value"),
+        paper_row("binary AUC, held-out", PUBLISHED["auc"], binary.loc["auc"], data_line, note="threshold-free"),
+        paper_row("4-class accuracy (ILO 0-3), held-out", PUBLISHED["accuracy_4class"], acc4, data_line,
+                  note="" if acc4 is not None else "skipped: no ILO categories in this data"),
+    ])
