@@ -61,15 +61,11 @@ ALLOWLIST: dict[tuple[str, str, str], str] = {
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-def", "nbs/papers/fang2021_lung_heart.ipynb", "*"):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
-    ("paper-def", "nbs/papers/hao2021_balanced_cnn.ipynb", "*"):
-        "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-def", "nbs/papers/yang2021_pneumoconiosis.ipynb", "*"):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-size", "nbs/papers/chang2022_batch_control.ipynb", ""):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-size", "nbs/papers/fang2021_lung_heart.ipynb", ""):
-        "issue 23 §1: still open (the per-paper modules are not written yet)",
-    ("paper-size", "nbs/papers/hao2021_balanced_cnn.ipynb", ""):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-size", "nbs/papers/yang2021_pneumoconiosis.ipynb", ""):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
