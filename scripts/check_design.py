@@ -57,11 +57,7 @@ GENERATED = {"_modidx.py"}
 ALLOWLIST: dict[tuple[str, str, str], str] = {
     ("paper-def", "nbs/papers/chang2022_batch_control.ipynb", "*"):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
-    ("paper-def", "nbs/papers/hao2021_balanced_cnn.ipynb", "*"):
-        "issue 23 §1: still open (the per-paper modules are not written yet)",
     ("paper-size", "nbs/papers/chang2022_batch_control.ipynb", ""):
-        "issue 23 §1: still open (the per-paper modules are not written yet)",
-    ("paper-size", "nbs/papers/hao2021_balanced_cnn.ipynb", ""):
         "issue 23 §1: still open (the per-paper modules are not written yet)",
 }
 

@@ -9,7 +9,11 @@ Docs: https://cxr-nb.github.io/cxr_nb/papers.hao2021.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['ENTRY']
+__all__ = ['ENTRY', 'N_POS_TEST', 'N_NEG_TEST', 'METRIC_ROWS', 'RESNET_PUBLISHED', 'VARIANTS', 'PUBLISHED', 'DENSENETS',
+           'PAPER_CLAIMS', 'plot_dicom_window', 'Eq7Trainer', 'metric_table', 'densenet_parameters', 'dense_table',
+           'reduction_parameters', 'metric_rows', 'lung_masks', 'strongest_channels', 'plot_channel_responses',
+           'describe_responses', 'published_interval_table', 'claim_row', 'claims_table', 'operating_points',
+           'threshold_comparison']
 
 # %% ../../nbs/74_papers.hao2021.ipynb #b97b4db9
 ENTRY: dict = dict(
@@ -54,3 +58,285 @@ ENTRY: dict = dict(
                      resnet_head="average pooling and one fully connected layer (2.2.1), not fastai's two-layer head"),
 )
 "Hao et al. 2021: notebook, title, published numbers, presets and the source of each `paper` value."
+
+# %% ../../nbs/74_papers.hao2021.ipynb #ae0dbe8f
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pydicom
+from dataclasses import dataclass
+from fastai.optimizer import Adam
+from fastcore.basics import patch
+
+from ..io import read_cxr
+from ..data.cache import PILCachedCXR
+from ..data.dataloaders import classification_dls
+from ..data.datasets import read_mask
+from ..data.preprocess import resize_pad_mask
+from ..classify.learner import binary_epoch_metrics, cxr_learner, weighted_ce_loss
+from ..classify.nets import count_parameters, densenet40, densenet53, densenet64
+from ..classify.runners import ExperimentResult, FitSchedule, predict_rows, run_trials
+from ..evaluate.metrics import Estimate, binary_report, f1, precision, recall
+from ..evaluate.plots import plot_overlay
+from ..evaluate.published import difference_interval, published_confusion, published_intervals
+from .results import held_out, paper_row
+
+# %% ../../nbs/74_papers.hao2021.ipynb #fc085c7b
+N_POS_TEST, N_NEG_TEST = 28, 112
+"The paper's test set (2.1): 28 pneumoconiosis and 112 normal images, one fifth of its 706."
+
+METRIC_ROWS: dict = {"accuracy": "accuracy", "precision": "precision", "recall": "recall_tpr", "F1": "f1"}
+"The paper's four metrics, in the order of its tables -> their rows in `binary_report`."
+
+RESNET_PUBLISHED: dict = {1: (0.893, 0.842, 0.571, 0.681), 5: (0.879, 0.739, 0.607, 0.667)}
+"Table 2: the ResNet-34 with Eq. 7's n = 1 and n = 5 on the test set, (accuracy, precision, recall, F1)."
+
+VARIANTS: dict = {  # name -> (builder, its settings, source, published accuracy, precision, recall, F1)
+    "densenet40": ("densenet40", {}, "Table 3", (0.843, 0.714, 0.357, 0.476)),
+    "densenet64": ("densenet64", {}, "Table 3", (0.871, 0.750, 0.536, 0.625)),
+    "densenet53": ("densenet53", {}, "Tables 3-6: the best", (0.886, 0.833, 0.536, 0.652)),
+    "densenet53_drop0.25": ("densenet53", dict(drop_rate=0.25), "Table 4", (0.843, 0.714, 0.357, 0.476)),
+    "densenet53_red0.5": ("densenet53", dict(reduction=0.5), "Table 5", (0.871, 0.692, 0.643, 0.667)),
+    "densenet53_red1": ("densenet53", dict(reduction=1.0), "Table 5", (0.836, 0.647, 0.393, 0.489)),
+    "densenet53_basic": ("densenet53", dict(bottleneck=False), "Table 6", (0.836, 0.600, 0.536, 0.566)),
+}
+"Tables 3-6: the DenseNet variants (all with n = 5), each as (builder, its settings, source, published metrics)."
+
+PUBLISHED: dict = {"ResNet34 n=1 (Table 2)": RESNET_PUBLISHED[1], "ResNet34 n=5 (Table 2)": RESNET_PUBLISHED[5],
+                   **{f"{k} ({v[2]})": v[3] for k, v in VARIANTS.items()}}
+"Every published model, named with its table -> (accuracy, precision, recall, F1)."
+
+# %% ../../nbs/74_papers.hao2021.ipynb #2fb132ca
+def plot_dicom_window(path, # a DICOM file
+                     ) -> plt.Figure:
+    "A DICOM film after its window (8 bits), the histogram of its stored values with the window, and the 8-bit levels."
+    ds = pydicom.dcmread(path)
+    raw = ds.pixel_array
+    img8 = (read_cxr(path)[0] * 255 + 0.5).astype(np.uint8)
+    fig, axs = plt.subplots(1, 3, figsize=(12, 3.6), gridspec_kw=dict(width_ratios=[1, 1.4, 1.4])); plt.close(fig)
+    axs[0].imshow(img8, cmap="gray"); axs[0].axis("off"); axs[0].set_title("after the window (8 bits)", fontsize=9)
+    axs[1].hist(raw.ravel(), bins=200, color="0.35"); axs[1].set_title(f"stored values: {ds.BitsStored} bits", fontsize=9)
+    c, w = float(ds.WindowCenter), float(ds.WindowWidth)
+    axs[1].axvspan(c - w / 2, c + w / 2, color="tab:orange", alpha=0.15, label=f"window C={c:g} W={w:g}"); axs[1].legend(fontsize=8)
+    axs[2].hist(img8.ravel(), bins=256, range=(0, 255), color="0.35"); axs[2].set_title("8-bit grey levels", fontsize=9)
+    fig.suptitle(f"{ds.PatientID}: {ds.Rows} x {ds.Columns}, {ds.PhotometricInterpretation}", fontsize=10); fig.tight_layout()
+    return fig
+
+# %% ../../nbs/74_papers.hao2021.ipynb #b808059c
+@dataclass
+class Eq7Trainer:
+    "Trains a network with Eq. 7's factor n on `train` (validating on `valid`) and predicts `test`."
+    train: pd.DataFrame  # training images: cached `path`, `binary` (0 normal, 1 the disease), `patient_id`
+    valid: pd.DataFrame  # validation images: per-epoch metrics and every choice
+    test: pd.DataFrame  # test images: predicted once, to report
+    fit: FitSchedule  # epochs, learning rate and schedule
+    img_size: int = 128  # network input in pixels
+    bs: int = 16  # batch size
+    flip: bool = True  # random horizontal flips of the training images
+    eq7_average: str = "samples"  # Eq. 7's mean: over the images ("samples") or PyTorch's weighted mean ("weights")
+    pretrained: bool | str = False  # ImageNet weights for a torchvision network
+    seed: int = 42  # the trial's seed, and the bootstrap's
+    workers: int = 0  # data-loader workers
+    device: object = None  # the training device (None: fastai's default)
+    n_boot: int = 1000  # bootstrap resamples of `report`
+
+    def __call__(self, arch: str, n: float, model_kwargs: dict | None = None) -> tuple:
+        "Train `arch` with Eq. 7's `n`: (the experiment, test-set probabilities of the disease, test labels)."
+        def build(train_df, valid_df, seed):
+            dls = classification_dls(pd.concat([train_df, valid_df]), label_col="binary", size=self.img_size, bs=self.bs,
+                                     aug=False, flip=self.flip, img_cls=PILCachedCXR, num_workers=self.workers, seed=seed,
+                                     vocab=[0, 1], device=self.device)
+            loss = weighted_ce_loss(train_df.binary.to_numpy(), n=n, minority=1, average=self.eq7_average)  # Eq. 7
+            learn = cxr_learner(dls, arch, n_in=1, pretrained=self.pretrained, loss_func=loss, metrics=binary_epoch_metrics(),
+                                opt_func=Adam, wd=0.0, model_kwargs=model_kwargs)
+            learn.unfreeze()
+            return learn
+        res = run_trials(self.train, self.valid, build, seeds=[self.seed], fit=self.fit, keep=("patient_id", "path"))
+        probs, targets = predict_rows(res.learner, self.test)
+        return res, probs[:, 1], targets.astype(int)
+
+# %% ../../nbs/74_papers.hao2021.ipynb #9e92a94c
+@patch
+def report(self: Eq7Trainer,
+           prob, # test-set probabilities of the disease
+           threshold: float = 0.5, # positive when prob >= threshold
+          ) -> pd.DataFrame:
+    "Test-set accuracy, precision, recall, F1, AUC with patient-bootstrap CIs."
+    return binary_report(self.test.binary, prob, threshold=threshold, n_boot=self.n_boot, seed=self.seed,
+                         groups=self.test.patient_id)
+
+# %% ../../nbs/74_papers.hao2021.ipynb #77f5009b
+def metric_table(reports: dict, # model name -> its `Eq7Trainer.report`
+                 published: dict, # model name -> (accuracy, precision, recall, F1), or None when unpublished
+                ) -> pd.DataFrame:
+    "One row per metric, per model: published, ours [CI]."
+    cols = {}
+    for name, rep in reports.items():
+        cols[f"{name} published"] = published[name] if published.get(name) else (np.nan,) * 4
+        cols[f"{name} ours [95% CI]"] = [f"{Estimate.from_row(rep.loc[m]):.3f}" for m in METRIC_ROWS.values()]
+    return pd.DataFrame(cols, index=list(METRIC_ROWS))
+
+# %% ../../nbs/74_papers.hao2021.ipynb #28a23f51
+DENSENETS: dict = {"densenet40": densenet40, "densenet64": densenet64, "densenet53": densenet53}
+"The builders the `VARIANTS` name."
+
+def densenet_parameters(builder: str, # a key of `DENSENETS`
+                        kw: dict, # the variant's settings (`VARIANTS`), e.g. dict(reduction=0.5)
+                        reading: str, # "kept" or "divided": the reading of "reduction"
+                        stem: str, growth_rate: int, # as trained
+                       ) -> int:
+    "Parameters of a DenseNet variant under one reading of the transition's reduction."
+    return count_parameters(DENSENETS[builder](**kw, stem=stem, growth_rate=growth_rate, reduction_reading=reading))
+
+# %% ../../nbs/74_papers.hao2021.ipynb #1f9372d8
+def dense_table(dense: dict, # variant name -> what `Eq7Trainer` returned
+                report, # prob -> test-set report (`Eq7Trainer.report`)
+                stem: str, growth_rate: int, # as trained
+               ) -> pd.DataFrame:
+    "One row per DenseNet variant: source, depth, parameters, validation F1, the paper's metrics and ours [CI], AUC."
+    rows = []
+    for name, (res, prob, y) in dense.items():
+        builder, kw, source, pub = VARIANTS[name]
+        model, rep = res.learner.model, report(prob)
+        hv = held_out(res)
+        rows.append({"variant": name, "source": source, "depth": model.depth, "parameters": count_parameters(model),
+                     **{f"parameters ({rd})": densenet_parameters(builder, kw, rd, stem, growth_rate) for rd in ("kept", "divided")},
+                     "valid F1": round(f1(hv.y, hv.pred), 3),
+                     **{f"{m} (paper)": v for m, v in zip(METRIC_ROWS, pub)},
+                     **{m: f"{rep.loc[k, 'value']:.3f} [{rep.loc[k, 'ci_low']:.2f}, {rep.loc[k, 'ci_high']:.2f}]"
+                        for m, k in METRIC_ROWS.items()},
+                     "auc": round(rep.loc["auc", "value"], 3)})
+    return pd.DataFrame(rows).set_index("variant")
+
+def reduction_parameters(stem: str, growth_rate: int, # as trained
+                        ) -> str:
+    "The parameters of DenseNet53 at reduction 0.25 / 0.5 / 1 under both readings, as one line."
+    return ("parameters of the paper's DenseNet53 at reduction 0.25 / 0.5 / 1 (the Discussion: lower reduction, more parameters): "
+            + "; ".join(f"{rd}: " + " / ".join(f"{densenet_parameters('densenet53', dict(reduction=r), rd, stem, growth_rate):,}"
+                                              for r in (0.25, 0.5, 1.0)) for rd in ("kept", "divided")))
+
+# %% ../../nbs/74_papers.hao2021.ipynb #955b3073
+def metric_rows(model: str, # the row names' prefix, e.g. "resnet34 n=1"
+                published: tuple, # the paper's (accuracy, precision, recall, F1)
+                rep: pd.DataFrame, # our test-set report (`Eq7Trainer.report`)
+                data: str = "", note: str = "", # as in `paper_row`
+               ) -> list:
+    "The four `paper_row`s (accuracy, precision, recall, F1) of one model."
+    return [paper_row(f"{model}: {label}", pub, rep.loc[key], data, note=note)
+            for (label, key), pub in zip(METRIC_ROWS.items(), published)]
+
+# %% ../../nbs/74_papers.hao2021.ipynb #6eeb8636
+def lung_masks(row: pd.Series, # one image's row, with `mask_left_lung`, `mask_right_lung` (and `mask_small_opacities`)
+               size: int, # the network's input size
+              ) -> dict | None:
+    "The true lungs (and small opacities, when any) of one film at the input size; None when the data has no masks."
+    if not isinstance(row.get("mask_left_lung"), str): return None
+    as_input = lambda m: resize_pad_mask(m, size)[0]  # noqa: E731 (the resize the images had)
+    masks = {"lungs": as_input(read_mask(row.mask_left_lung) | read_mask(row.mask_right_lung))}
+    if isinstance(row.get("mask_small_opacities"), str) and read_mask(row.mask_small_opacities).any():
+        masks["small opacities"] = as_input(read_mask(row.mask_small_opacities))
+    return masks
+
+# %% ../../nbs/74_papers.hao2021.ipynb #44bb4633
+def strongest_channels(reading: pd.DataFrame, # `feature_map_response`: one row per channel, (mask, statistic) columns
+                       masks: dict, # name -> mask, as given to `feature_map_response`
+                      ) -> dict:
+    "Each mask -> the channel with the strongest inside-vs-outside response (largest |contrast_sd|)."
+    return {name: reading[(name, "contrast_sd")].abs().idxmax() for name in masks}
+
+def plot_channel_responses(img: np.ndarray, # the input image (H, W) in [0, 1]
+                           masks: dict, # name -> true mask, as from `lung_masks`
+                           maps: np.ndarray, # (C, h, w) feature maps
+                           reading: pd.DataFrame, # their `feature_map_response`
+                           top: dict, # mask name -> channel, as from `strongest_channels`
+                          ) -> plt.Figure:
+    "The input with its true masks, and beside it the map of the channel responding most to each mask."
+    fig, axs = plt.subplots(1, 1 + len(top), figsize=(3.6 * (1 + len(top)), 3.8)); plt.close(fig)
+    plot_overlay(img, masks=masks, ax=axs[0], title="input with the true masks")
+    for ax, (name, ch) in zip(axs[1:], top.items()):
+        m = maps[ch]; ax.imshow((m - m.min()) / (np.ptp(m) + 1e-9), cmap="gray"); ax.axis("off")
+        ax.set_title(f"channel {ch}: {reading.loc[ch, (name, 'contrast_sd')]:+.2f} SD inside the {name}", fontsize=9)
+    return fig
+
+def describe_responses(reading: pd.DataFrame, top: dict, # as for `plot_channel_responses`
+                      ) -> str:
+    "One line per mask: its strongest channel's contrast and correlation, and the median over all channels."
+    lines = []
+    for name, ch in top.items():
+        c, r = reading.loc[ch, (name, "contrast_sd")], reading.loc[ch, (name, "corr")]
+        lines.append(f"channel {ch} responds most to the {name}: {abs(c):.2f} SD {'brighter' if c > 0 else 'darker'} inside "
+                     f"than outside (r = {r:+.2f}); median over all channels {reading[(name, 'contrast_sd')].abs().median():.2f} SD")
+    return "\n".join(lines)
+
+# %% ../../nbs/74_papers.hao2021.ipynb #08c1ac33
+def published_interval_table(published: dict = PUBLISHED, # model -> (accuracy, precision, recall, F1)
+                             seed: int = 42, # bootstrap seed of F1's interval
+                             n_pos: int = N_POS_TEST, n_neg: int = N_NEG_TEST, # the paper's test set
+                            ) -> pd.DataFrame:
+    "Each published metric as 'value = count [low, high]' (95 % interval), one row per model."
+    iv = []
+    for name, (a, pr, rc, f) in published.items():
+        t = published_intervals(n_pos, n_neg, accuracy=a, precision=pr, recall=rc, f1=f, seed=seed)
+        for m, r in t.iterrows():
+            iv.append({"model": name, "metric": m, "95% interval": f"{r.published:.3f} {('= ' + r['count']) if r['count'] else ''} "
+                                                                    f"[{r.ci_low:.3f}, {r.ci_high:.3f}]"})
+    return pd.DataFrame(iv).pivot(index="model", columns="metric", values="95% interval").loc[list(published)]
+
+# %% ../../nbs/74_papers.hao2021.ipynb #3716a292
+PAPER_CLAIMS: tuple = (  # (claim, model, against, metric): models named as in `PUBLISHED`
+    ("bottleneck blocks: 5 % higher accuracy (Table 6)", "densenet53 (Tables 3-6: the best)", "densenet53_basic (Table 6)", "accuracy"),
+    ("deeper layers (DenseNet53 vs DenseNet40, Table 3)", "densenet53 (Tables 3-6: the best)", "densenet40 (Table 3)", "accuracy"),
+    ("n = 5 raises recall by 3.6 % (Table 2)", "ResNet34 n=5 (Table 2)", "ResNet34 n=1 (Table 2)", "recall"),
+    ("reduction 0.25 vs 1 (Table 5)", "densenet53 (Tables 3-6: the best)", "densenet53_red1 (Table 5)", "accuracy"),
+    ("no dropout vs dropout 0.25 (Table 4)", "densenet53 (Tables 3-6: the best)", "densenet53_drop0.25 (Table 4)", "accuracy"),
+)
+"The comparisons the paper draws between its models (Tables 2-6 and the Discussion)."
+
+def claim_row(claim: str, # what the paper says
+              a: str, b: str, # the two models (keys of `published`): a minus b
+              metric: str, # "accuracy" (of 140 images) or "recall" (of 28)
+              published: dict = PUBLISHED, # model -> (accuracy, precision, recall, F1)
+              n_pos: int = N_POS_TEST, n_neg: int = N_NEG_TEST, # the paper's test set
+             ) -> dict:
+    "A published difference as counts, with Newcombe's 95 % interval and whether it excludes 0."
+    ca, cb = (published_confusion(n_pos, n_neg, recall=published[m][2], precision=published[m][1], accuracy=published[m][0])
+              for m in (a, b))
+    counts = {"accuracy": lambda c: (c["tp"] + c["tn"], n_pos + n_neg), "recall": lambda c: (c["tp"], n_pos)}[metric]
+    (k1, n1), (k2, n2) = counts(ca), counts(cb)
+    d, lo, hi = difference_interval(k1, n1, k2, n2)
+    return {"claim": claim, "metric": metric, "counts": f"{k1}/{n1} vs {k2}/{n2}", "difference": round(d, 3),
+            "95% interval": f"[{lo:+.3f}, {hi:+.3f}]", "beyond the noise": not lo <= 0 <= hi}
+
+def claims_table(claims=PAPER_CLAIMS, # (claim, model, against, metric) tuples
+                 published: dict = PUBLISHED, # model -> (accuracy, precision, recall, F1)
+                ) -> pd.DataFrame:
+    "`claim_row` of every claim, one row each."
+    return pd.DataFrame([claim_row(*c, published=published) for c in claims]).set_index("claim")
+
+# %% ../../nbs/74_papers.hao2021.ipynb #3941a55c
+def operating_points(y: np.ndarray, # test labels
+                     probs: dict, # Eq. 7's n -> test-set probabilities of that model
+                     moved: np.ndarray, # test-set probabilities of the n = 1 model
+                     threshold: float, # the n = 1 model's threshold chosen on validation
+                    ) -> dict:
+    "(recall, precision) of each n at threshold 0.5, and of the n = 1 model at the moved threshold."
+    points = {f"n = {n:g}, threshold 0.5": (recall(y, (p >= 0.5).astype(int)), precision(y, (p >= 0.5).astype(int)))
+              for n, p in probs.items()}
+    pred = (moved >= threshold).astype(int)
+    points[f"n = 1, threshold {threshold:.2f} (from validation)"] = (recall(y, pred), precision(y, pred))
+    return points
+
+def threshold_comparison(weighted: pd.DataFrame, # report of the n = 5 model at threshold 0.5
+                         moved: pd.DataFrame, # report of the n = 1 model at the moved threshold
+                         threshold: float, # that threshold
+                         n_pos: int, # positive test images
+                        ) -> str:
+    "Recall and precision of re-weighting and of moving the threshold with their CIs, and whether the CIs overlap."
+    ci = lambda r, k: f"{Estimate.from_row(r.loc[k]):.3f}"  # noqa: E731
+    apart = [m for m, k in (("recall", "recall_tpr"), ("precision", "precision"))
+             if weighted.loc[k, "ci_low"] > moved.loc[k, "ci_high"] or moved.loc[k, "ci_low"] > weighted.loc[k, "ci_high"]]
+    return (f"n = 5 at 0.5: recall {ci(weighted, 'recall_tpr')}, precision {ci(weighted, 'precision')}; the n = 1 model with its "
+            f"threshold moved to {threshold:.2f}: recall {ci(moved, 'recall_tpr')}, precision {ci(moved, 'precision')} "
+            f"(patient-bootstrap 95 % CIs, {n_pos} positive test images). "
+            + (f"Their CIs do not overlap in {' and '.join(apart)}: on this test set the two ways differ there."
+               if apart else "Their CIs overlap: this run cannot tell re-weighting from moving the threshold."))

@@ -28,7 +28,7 @@ from ..classify.runners import ExperimentResult, FitSchedule, run_folds
 from ..evaluate.interpret import cam_energy_in_mask, grad_cams
 from ..evaluate.metrics import BootstrapCI, paper_vs_run
 from ..evaluate.plots import plot_overlay
-from .results import paper_row
+from .results import pneumoconiosis_binary, paper_row
 
 # %% auto #0
 __all__ = ['ENTRY', 'PUBLISHED', 'CAVEATS', 'binary_target', 'cross_validate', 'region_mask', 'plot_grad_cams', 'caveat',
@@ -86,15 +86,9 @@ def binary_target(df: pd.DataFrame, # the target frame of `choose_data`
                   root=None, # the data's folder, for the error message
                  ) -> tuple:
     "(frame with `binary`, whether `label` holds ILO categories 0-3, the two class names) of a target set."
-    if data == "kermany":  # real paediatric pneumonia films as a binary stand-in: no ILO categories
-        df = df.drop(columns=["split"]).assign(binary=(df.label == "PNEUMONIA").astype(int))
-    elif "pneumoconiosis" in df:
-        df = df.assign(binary=df["pneumoconiosis"].astype(int))
-    else:
-        raise ValueError(f"{root}: categories {sorted(map(str, df.label.unique()))} are not ILO 0-3; "
-                         "name the class folders 0/ 1/ 2/ 3/ or give an ILO category column")
+    df, names = pneumoconiosis_binary(df, data, root)
     has_ilo = pd.api.types.is_integer_dtype(df["label"]) and set(df["label"]) <= {0, 1, 2, 3}
-    return df, has_ilo, ["normal", "pneumonia" if data == "kermany" else "pneumoconiosis"]
+    return df, has_ilo, names
 
 # %% ../../nbs/73_papers.yang2021.ipynb #087d360b
 def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
