@@ -17,7 +17,6 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +25,7 @@ import pandas as pd
 from .papers.kit import PAPERS, notebooks_dir, paper_entry, paper_parameters
 from .papers.parameters import parameters_cell, resolve_params
 from .io import atomic_write, repo_root
+from .deploy.bundle import VERSIONED_PACKAGES, package_versions
 from .deploy.commands import add_bundle_commands, run_bundle_command
 
 # %% auto #0
@@ -33,8 +33,7 @@ __all__ = ['environment', 'RunFailed', 'check_run_paths', 'run_paper', 'main', '
            'SweepResult', 'run_sweep']
 
 # %% ../nbs/99_cli.ipynb #85939a36
-_VERSIONED = ("cxr_nb", "torch", "torchvision", "fastai", "fastcore", "numpy", "pandas", "scikit-learn",
-              "pydicom", "opencv-python-headless", "matplotlib", "papermill", "nbdev")
+_VERSIONED = VERSIONED_PACKAGES + ("fastcore", "pandas", "matplotlib", "papermill", "nbdev")  # and the run's tools
 
 def _git_commit(repo: Path) -> str | None:
     try:
@@ -49,13 +48,9 @@ def _git_commit(repo: Path) -> str | None:
 def environment() -> dict:
     "Versions of the packages that shape a result, the device, the machine and the git commit."
     import torch
-    versions = {}
-    for name in _VERSIONED:
-        try: versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError: versions[name] = None
     cuda = torch.cuda.is_available()
     return dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
-                packages=versions, device="cuda" if cuda else "cpu",
+                packages=package_versions(_VERSIONED), device="cuda" if cuda else "cpu",
                 gpu=torch.cuda.get_device_name(0) if cuda else None, torch_threads=torch.get_num_threads(),
                 git_commit=_git_commit(repo_root()))
 

@@ -45,9 +45,9 @@ from ..data.datasets import load_dataset
 from ..papers.kit import DataChoice, Run, data_fingerprint, resolve_device
 
 # %% auto #0
-__all__ = ['MANIFEST', 'FORMAT', 'file_sha256', 'claim_outputs', 'write_output', 'preprocessing_defaults', 'preprocessing_of',
-           'prepare_film', 'package_versions', 'build_model', 'save_bundle', 'Bundle', 'load_bundle', 'collect_films',
-           'overlay_name']
+__all__ = ['MANIFEST', 'FORMAT', 'VERSIONED_PACKAGES', 'file_sha256', 'claim_outputs', 'write_output', 'preprocessing_defaults',
+           'preprocessing_of', 'prepare_film', 'package_versions', 'build_model', 'save_bundle', 'Bundle',
+           'load_bundle', 'collect_films', 'overlay_name']
 
 # %% ../../nbs/80_deploy.bundle.ipynb #e90b5500
 MANIFEST = ".cxr_nb-written.json"
@@ -192,17 +192,20 @@ def prepare_film(img: np.ndarray, # the film as `read_cxr` gives it
 
 # %% ../../nbs/80_deploy.bundle.ipynb #a0011f65
 FORMAT = "cxr_nb.deploy.bundle/1"
-_VERSIONED = ("cxr_nb", "torch", "torchvision", "fastai", "numpy", "opencv-python-headless", "pillow", "pydicom",
-              "scikit-image", "scikit-learn")
+VERSIONED_PACKAGES = ("cxr_nb", "torch", "torchvision", "fastai", "numpy", "opencv-python-headless", "pillow", "pydicom",
+                      "scikit-image", "scikit-learn")
+"The packages whose versions shape a bundle's predictions (recorded in it and compared when it is loaded)."
 
-def package_versions() -> dict:
-    "Versions of the packages that shape a bundle's predictions."
+def package_versions(names: Sequence[str] = VERSIONED_PACKAGES, # distribution names
+                    ) -> dict:
+    "Installed versions of `names` (None for one that is absent); `cxr_nb`'s from the source tree, even when the installed metadata is older."
     out = {}
-    for name in _VERSIONED:
+    for name in names:
         try: out[name] = metadata.version(name)
         except metadata.PackageNotFoundError: out[name] = None
-    import cxr_nb
-    out["cxr_nb"] = cxr_nb.__version__  # the source tree's, even when the installed metadata is older
+    if "cxr_nb" in out:
+        import cxr_nb
+        out["cxr_nb"] = cxr_nb.__version__
     return out
 
 def build_model(architecture: dict) -> torch.nn.Module:
