@@ -251,9 +251,7 @@ def _processes(processes) -> int:
         env = os.environ.get("CXR_NB_PROCESSES", "1")
         try: processes = int(env)
         except ValueError: raise ValueError(f"CXR_NB_PROCESSES must be an int >= 1, got {env!r}") from None
-    if isinstance(processes, bool) or not isinstance(processes, (int, np.integer)) or processes < 1:
-        raise ValueError(f"processes must be an int >= 1, got {processes!r}")
-    return int(processes)
+    return check_int(processes, "processes", 1)
 
 def _precision(precision: str, learn: Learner) -> str | None:
     "The mixed precision to train in: 'fp16' / 'bf16', or None (full precision)."

@@ -27,6 +27,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # fas
 from fastai.torch_core import defaults, set_seed
 from fastcore.meta import delegates
 
+from ..checks import check_int
 from ..io import atomic_write, find_dataset, repo_root
 from ..pretrained import pretrained_state_dict, weights_file
 from ..data.datasets import LOADERS, detect_layout, load_dataset, load_phantom
@@ -248,7 +249,7 @@ def sample_patients(df: pd.DataFrame, # a loader's frame (needs `patient_id`)
     if stratify is not None and stratify not in df:
         raise ValueError(f"sample_patients: no column {stratify!r} to stratify by; columns: {list(df.columns)}")
     if n is None or n >= len(df): return df
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"sample_patients: n must be an int >= 1, got {n!r}")
+    check_int(n, "n", 1, fn="sample_patients")
     rng = np.random.default_rng(seed)
     groups = df.groupby(stratify) if stratify else [(None, df)]
     keep = []
@@ -344,8 +345,7 @@ def fit_or_load_segmenter(train: pd.DataFrame, # rows to train on (`path` + mask
     for arg, v in (("train", train), ("valid", valid)):
         if not isinstance(v, pd.DataFrame) or len(v) == 0 or "path" not in v:
             raise ValueError(f"fit_or_load_segmenter: {arg} must be a non-empty DataFrame with a 'path' column")
-    for arg, v in (("size", size), ("epochs", epochs), ("bs", bs)):
-        if not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"fit_or_load_segmenter: {arg} must be an int >= 1, got {v!r}")
+    for arg, v in (("size", size), ("epochs", epochs), ("bs", bs)): check_int(v, arg, 1, fn="fit_or_load_segmenter")
     settings = dict(structures=list(structures), size=size, epochs=epochs, bs=bs, seed=seed,
                     train_kwargs={k: repr(v) for k, v in sorted(train_kwargs.items())},
                     train=_files_key(train), valid=_files_key(valid))

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..checks import check_int
 from ..classify.runners import ExperimentResult
 from ..evaluate.metrics import BootstrapCI, accuracy, binary_report, bootstrap_ci
 
@@ -60,7 +61,7 @@ def epoch_window(n_epochs: int, # epochs of this run
                  paper_epochs: int = 50, # the paper's number of epochs
                 ) -> tuple:
     "1-based (first, last) epochs of this run that cover the same share of training as the paper's window."
-    if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1: raise ValueError(f"n_epochs must be an int >= 1, got {n_epochs!r}")
+    check_int(n_epochs, "n_epochs", 1)
     a, b = paper_window
     if not 1 <= a <= b <= paper_epochs: raise ValueError(f"paper_window {paper_window} is not inside 1..{paper_epochs}")
     first = n_epochs - max(1, round(n_epochs * (b - a + 1) / paper_epochs)) + 1
