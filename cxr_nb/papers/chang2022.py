@@ -9,7 +9,13 @@ Docs: https://cxr-nb.github.io/cxr_nb/papers.chang2022.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['ENTRY']
+__all__ = ['ENTRY', 'PAPER_TABLE2', 'PAPER_ARCH_CV', 'ARCH_NAME', 'TABLE_COLS', 'THRESHOLDS', 'name_list', 'scheme_k',
+           'compare_networks', 'label_rows', 'class_counts', 'plot_examples', 'dicom_header', 'plot_box_mask',
+           'balanced_splits', 'batch_composition', 'area_at', 'score_cases', 'SchemeTrainer', 'plot_outcomes',
+           'hand_cases', 'plot_hand_cases', 'scheme_table', 'trial_f1', 'out_of_tpr', 'paper_points', 'points_auc',
+           'mean_points', 'analogous_auc', 'f1_cv', 'plot_operating_points', 'plot_masks', 'plot_f1_cv', 'focal_lines',
+           'threshold_sweep', 'moved_thresholds', 'threshold_table', 'arch_summary', 'arch_table', 'plot_arch_cv',
+           'run_line', 'data_caveat', 'scheme_rows', 'cv_rows', 'auc_row', 'arch_rows']
 
 # %% ../../nbs/76_papers.chang2022.ipynb #e5afb7a4
 ENTRY: dict = dict(
@@ -66,3 +72,523 @@ ENTRY: dict = dict(
                      unet="padded convolutions with batch norm (the paper's Fig. 3 is the classic U-Net)"),
 )
 "Chang & Huang 2022: notebook, title, published numbers, presets and the source of each `paper` value."
+
+# %% ../../nbs/76_papers.chang2022.ipynb #fee1f9d3
+import time
+from dataclasses import dataclass, field
+import matplotlib.pyplot as plt, numpy as np, pandas as pd, pydicom
+
+from ..io import read_cxr
+from ..boxes import OUTCOMES, case_outcome, mask_to_boxes, outcome_target_pred, positives_out_of_tpr
+from ..data.splits import balanced_test_split, check_no_leakage
+from ..data.dataloaders import memory_seg_dls
+from ..seg.segmenter import dice_score, train_segmenter
+from ..classify.nets import count_parameters
+from ..evaluate.metrics import (auc_from_operating_points, bootstrap_ci, cases_trials_ci, coefficient_of_variation, f1, fpr,
+                                     recall, run_rates, runs_table)
+from ..evaluate.plots import plot_overlay
+from .results import paper_row
+
+# %% ../../nbs/76_papers.chang2022.ipynb #a1dab75e
+PAPER_TABLE2: dict = {  # Chang & Huang 2022, Table 2: TPR, TNR, FPR, ACC, F1 (mean, SD over 8 trials), F1-CV
+    "P100": ((0.93, 0.01), (0.23, 0.05), (0.77, 0.05), (0.58, 0.02), (0.69, 0.01), 0.019),
+    "P83": ((0.80, 0.03), (0.75, 0.03), (0.25, 0.03), (0.78, 0.01), (0.78, 0.01), 0.012),
+    "P66": ((0.73, 0.05), (0.83, 0.05), (0.17, 0.05), (0.78, 0.01), (0.77, 0.02), 0.024),
+    "P50": ((0.67, 0.03), (0.88, 0.03), (0.12, 0.03), (0.78, 0.01), (0.75, 0.01), 0.011),
+    "P33": ((0.60, 0.04), (0.93, 0.03), (0.07, 0.03), (0.77, 0.01), (0.72, 0.02), 0.033),
+    "P17": ((0.44, 0.03), (0.99, 0.00), (0.01, 0.00), (0.71, 0.01), (0.60, 0.03), 0.043),
+    "RAND": ((0.46, 0.09), (0.98, 0.01), (0.02, 0.01), (0.72, 0.04), (0.62, 0.08), 0.135),
+}
+"Table 2: per scheme (TPR, TNR, FPR, ACC, F1) as (mean, SD over 8 trials), then the F1-CV."
+
+PAPER_ARCH_CV: dict = {  # Chang & Huang, Results (Fig. 8): mean F1-CV of the six batch-control models, F1-CV of RAND
+    "unet": (0.0236, 0.124), "segnet": (0.0363, 0.095), "pspnet": (0.0345, 0.105)}
+"Results (Fig. 8): per network, (mean F1-CV of the six batch-control models, F1-CV of RAND)."
+
+ARCH_NAME: dict = {"unet": "U-Net", "segnet": "SegNet", "pspnet": "PSPNet"}
+"The networks `seg_arch` and `compare_archs` may name -> their names in the tables."
+
+TABLE_COLS: list = ["tpr", "tnr", "fpr", "accuracy", "f1"]
+"Table 2's columns TPR, TNR, FPR, ACC and F1 under their names in `runs_table`."
+
+THRESHOLDS: list = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]
+"Step 5b (ours): the pixel thresholds a RAND model is swept over."
+
+# %% ../../nbs/76_papers.chang2022.ipynb #b9eb561c
+def name_list(text: str) -> list:
+    "The non-empty names of a comma-separated setting, stripped, in order."
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+# %% ../../nbs/76_papers.chang2022.ipynb #1e6ed6a6
+def scheme_k(name: str, # P<percent of positives> or RAND
+             bs: int):  # batch size
+    "Positives per batch of a scheme name (P100 ... P17 for batch size bs), or 'rand'."
+    if name == "RAND": return "rand"
+    if not (name.startswith("P") and name[1:].isdigit()): raise ValueError(f"scheme {name!r}: use P<percent> or RAND")
+    k = int(round(int(name[1:]) * bs / 100))
+    if not 0 <= k <= bs: raise ValueError(f"scheme {name!r}: {k} positives do not fit in a batch of {bs}")
+    return k
+
+# %% ../../nbs/76_papers.chang2022.ipynb #2c97c263
+def compare_networks(compare_archs: str, # step 5c's setting, e.g. "segnet,pspnet"
+                     seg_arch: str, # the network of steps 3-4, trained once
+                    ) -> list:
+    "The networks step 5c trains beside `seg_arch`, checked against `ARCH_NAME`, without repeats."
+    names = name_list(compare_archs)
+    if set(names) - set(ARCH_NAME):
+        raise ValueError(f"compare_archs: {sorted(set(names) - set(ARCH_NAME))} are not among {list(ARCH_NAME)}")
+    return [a for a in dict.fromkeys(names) if a != seg_arch]
+
+# %% ../../nbs/76_papers.chang2022.ipynb #66492116
+def label_rows(root):
+    "Rows of `stage_2_train_labels.csv` (Fig. 1b) for two cases with boxes and two without; None without that table."
+    if root is None or not (root / "stage_2_train_labels.csv").exists(): return None
+    lab_csv = pd.read_csv(root / "stage_2_train_labels.csv")
+    with_box = lab_csv[lab_csv.patientId.isin(lab_csv[lab_csv.Target == 1].patientId.unique()[:2])]
+    return pd.concat([with_box, lab_csv[lab_csv.Target == 0].head(2)])
+
+def class_counts(df: pd.DataFrame) -> pd.DataFrame:
+    "Images and boxes per class."
+    return pd.DataFrame({"images": df.label.value_counts().sort_index(), "boxes": df.groupby("label").boxes.apply(lambda b: sum(map(len, b)))},
+                        ).rename(index={0: "no lung opacity (0)", 1: "lung opacity (1)"})
+
+# %% ../../nbs/76_papers.chang2022.ipynb #bc0f978e
+def plot_examples(examples: pd.DataFrame, # the cases to show, with `path`, `label`, `boxes` (and `class`)
+                 ) -> plt.Figure:
+    "Radiographs with their true boxes, as in the paper's Fig. 2."
+    fig, axs = plt.subplots(1, 4, figsize=(15, 4)); plt.close(fig)
+    for ax, (_, row) in zip(axs, examples.iterrows()):
+        title = row.get("class", "opacity" if row.label else "no opacity")
+        plot_overlay(read_cxr(row.path)[0], true_boxes=row.boxes, ax=ax, title=f"{title}: {len(row.boxes)} box(es)")
+    return fig
+
+def dicom_header(path) -> dict:
+    "A few tags of a DICOM file's header, as text."
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return {k: str(getattr(ds, k, "")) for k in ("PatientID", "Modality", "ViewPosition", "Rows", "Columns", "PhotometricInterpretation", "BitsStored")}
+
+def plot_box_mask(row, mask: np.ndarray, # a case with `path` and `boxes`; its training mask
+                  kind: str) -> plt.Figure:  # what the mask is, for the title
+    "A case's true boxes beside its training mask."
+    fig, axs = plt.subplots(1, 2, figsize=(8, 4)); plt.close(fig)
+    plot_overlay(read_cxr(row.path)[0], true_boxes=row.boxes, ax=axs[0], title="boxes")
+    axs[1].imshow(mask, cmap="gray"); axs[1].set_title(f"the training mask ({kind})"); axs[1].axis("off")
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #10686342
+def balanced_splits(df: pd.DataFrame, # one row per image with `label` and `patient_id`
+                    n_test: int, # test images of each class
+                    n_valid: int, # validation images of each class, from the training side
+                    seed: int, # the test draw's seed (validation: seed + 1)
+                   ):
+    "`(split, n_test, n_valid)`: `df` with `split` train/valid/test, class-balanced test and validation sets of whole patients."
+    n_small = int(df.label.value_counts().min())
+    if n_test + n_valid > n_small - 1:  # leave at least one image of each class for training
+        n_test = max(1, min(n_test, (n_small - 1) // 2)); n_valid = max(1, min(n_valid, n_small - 1 - n_test))
+        print(f"only {n_small} images in the smaller class: test and validation shrink to {n_test} and {n_valid} per class")
+    split = balanced_test_split(df, n_test, seed=seed)
+    rest = balanced_test_split(split[split.split == "train"], n_valid, seed=seed + 1)
+    split.loc[split.path.isin(rest.path[rest.split == "test"]), "split"] = "valid"
+    check_no_leakage(split, ["split"])
+    return split, n_test, n_valid
+
+# %% ../../nbs/76_papers.chang2022.ipynb #18e74ce8
+def batch_composition(arrays, # the training arrays of `seg_arrays`
+                      k: dict, # scheme -> positives per batch (`scheme_k`)
+                      bs: int, # batch size
+                      seed: int, # the sampler's seed
+                      steps: int = 10, # batches per scheme
+                     ) -> dict:
+    "Per scheme, the number of positive images (any opacity pixel) in each of its first `steps` batches."
+    out = {}
+    for s, ks in k.items():
+        dl = memory_seg_dls(arrays, bs=bs, aug=[], device="cpu", seed=seed, batch_control=ks, steps=steps).train
+        out[s] = [int((yb.flatten(1) > 0).any(1).sum()) for _, yb in dl]
+    return out
+
+# %% ../../nbs/76_papers.chang2022.ipynb #efec5197
+def area_at(img, min_area: int) -> int:
+    "`min_area` (given at 256 px) at this image's size."
+    return max(1, int(round(min_area * (max(img.shape) / 256) ** 2)))
+
+def score_cases(seg, # a trained segmenter (`train_segmenter`)
+                imgs: list, # the images, at their own size
+                frame: pd.DataFrame, # one row per image with `patient_id`, `label`, `boxes`
+                min_area: int, # the smallest predicted region that makes a box, at 256 px
+                threshold: float | None = None, # probability above which a pixel is opacity (None: argmax)
+                masks: list | None = None, # true masks, for the Dice on positive cases
+               ) -> pd.DataFrame:
+    "One row per case: outcome under the overlap rule, (target, pred) for the counts, predicted boxes, Dice on positives."
+    labs = seg.label_maps([np.asarray(i, np.float32) for i in imgs], bs=16, progress=False, threshold=threshold)
+    rows = []
+    for i, (lab, (_, r)) in enumerate(zip(labs, frame.iterrows())):
+        pred = lab == 1
+        boxes = mask_to_boxes(pred, area_at(pred, min_area))
+        out = case_outcome(r.boxes, boxes)
+        t, p = outcome_target_pred(out)
+        d = dice_score(pred, masks[i]) if masks is not None and masks[i].any() else np.nan
+        rows.append(dict(patient_id=r.patient_id, label=int(r.label), outcome=out, target=t, pred=p, n_pred_boxes=len(boxes),
+                         dice=d, pred_boxes=boxes))
+    return pd.DataFrame(rows)
+
+# %% ../../nbs/76_papers.chang2022.ipynb #12df7448
+@dataclass
+class SchemeTrainer:
+    "The training every model of the notebook shares: one segmenter per (scheme, trial), then its test cases scored."
+    arrays: tuple  # the training arrays of `seg_arrays`
+    size: int  # input size in pixels
+    steps: int  # training steps (batches) per model
+    bs: int  # batch size
+    lr: float  # Adam learning rate, constant
+    seed: int  # trial t uses seed + t
+    aug: list  # the augmentation (`paper_seg_aug`)
+    net: dict  # network settings of `train_segmenter`: arch, width, depth, stride
+    min_area: int  # the smallest predicted region that makes a box, at 256 px
+    k: dict = field(default_factory=dict)  # scheme -> positives per batch; missing schemes go through `scheme_k`
+
+    def train(self, scheme: str, trial: int, loss="ce", arch: str | None = None):
+        "The network (`net`, or `arch`) trained on the arrays with the scheme's batches (`steps` batches of `bs`)."
+        k = self.k[scheme] if scheme in self.k else scheme_k(scheme, self.bs)
+        seg, _ = train_segmenter(None, structures=("opacity",), size=self.size, steps=self.steps, bs=self.bs, lr=self.lr,
+                                 seed=self.seed + trial, arrays=self.arrays, progress=False, batch_control=k, loss=loss,
+                                 aug=self.aug, schedule="constant", wd=0., **{**self.net, **({"arch": arch} if arch else {})})
+        return seg
+
+    def run(self, schemes: list, trials: int, imgs: list, frame: pd.DataFrame, masks: list | None = None, loss="ce",
+            arch: str | None = None, prefix: str = "", verbose: bool = False):
+        "`(cases, models, seconds)` of every scheme and trial: the scored test cases (`scheme` named `prefix + scheme`), the models, the seconds of each."
+        cases, models, seconds = [], {}, {}
+        for s in schemes:
+            for t in range(trials):
+                t0 = time.perf_counter()
+                seg = self.train(s, t, loss=loss, arch=arch)
+                c = score_cases(seg, imgs, frame, self.min_area, masks=masks).assign(scheme=prefix + s, trial=t)
+                models[(s, t)], seconds[(s, t)] = seg, time.perf_counter() - t0
+                cases.append(c)
+                if verbose:
+                    print(f"{s:>5} trial {t}: {seconds[(s, t)]:5.1f} s; Dice on positives {c.dice.mean():.3f}; "
+                          + " ".join(f"{o} {int((c.outcome == o).sum())}" for o in OUTCOMES) + f"; F1 {f1(c.target, c.pred):.3f}")
+        return pd.concat(cases, ignore_index=True), models, seconds
+
+# %% ../../nbs/76_papers.chang2022.ipynb #943f9534
+def plot_outcomes(shown: pd.DataFrame, # the scored cases of one model (`score_cases`), in the order of `frame`
+                  imgs: list, frame: pd.DataFrame, # the test images and cases (`label`, `boxes`)
+                  scheme: str) -> plt.Figure:  # the model's scheme, for the title
+    "One test case per outcome (TP, FP, TN, FN) with its true and predicted boxes, as in the paper's Fig. 4."
+    fig, axs = plt.subplots(1, 4, figsize=(16, 4.2)); plt.close(fig)
+    for ax, o in zip(axs, OUTCOMES):
+        hit = shown.index[shown.outcome == o]
+        if len(hit):
+            i = hit[0]
+            plot_overlay(imgs[i], true_boxes=frame.boxes[i], pred_boxes=shown.pred_boxes[i], ax=ax,
+                         title=f"{o}: {'opacity' if frame.label[i] else 'no opacity'}, {shown.n_pred_boxes[i]} predicted box(es)")
+        else:
+            ax.axis("off"); ax.set_title(f"{o}: no such case in this run")
+    fig.suptitle(f"{scheme} model, trial 0: green true boxes, red predicted boxes (Chang & Huang Fig. 4)")
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #b15d1524
+def hand_cases(true_boxes: list, shape: tuple) -> dict:  # a positive case's true boxes and its image's (H, W)
+    "The paper's two tricky predictions (Fig. 4a: a second box elsewhere; Fig. 4b: the box misses) -> their predicted boxes."
+    x0, y0, x1, y1 = true_boxes[0]; H, W = shape
+    inside = (x0 + 0.2 * (x1 - x0), y0 + 0.2 * (y1 - y0), x1 - 0.2 * (x1 - x0), y1 - 0.2 * (y1 - y0))
+    elsewhere = (W - x1, 0.1 * H, W - x1 + 0.5 * (x1 - x0), 0.1 * H + 0.3 * (y1 - y0)) if x0 < W / 2 else (0.05 * W, 0.1 * H, 0.05 * W + 0.5 * (x1 - x0), 0.1 * H + 0.3 * (y1 - y0))
+    return {"Fig. 4a: a second box elsewhere": [inside, elsewhere], "Fig. 4b: the box misses": [elsewhere]}
+
+def plot_hand_cases(img: np.ndarray, true_boxes: list, # the positive case's image and its true boxes
+                    hand: dict) -> plt.Figure:  # `hand_cases`
+    "The hand-drawn predictions of `hand_cases` on the image, each judged by `case_outcome`."
+    fig, axs = plt.subplots(1, 2, figsize=(8.5, 4.4)); plt.close(fig)
+    for ax, (name, pb) in zip(axs, hand.items()):
+        plot_overlay(img, true_boxes=true_boxes, pred_boxes=pb, ax=ax, title=f"{name}\ncase_outcome: {case_outcome(true_boxes, pb)}")
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #09349337
+def scheme_table(cases: pd.DataFrame, # scored cases of several schemes and trials (`SchemeTrainer.run`)
+                ):
+    "`(table, per_trial)`: per scheme, mean ± SD over trials of TPR, TNR, FPR, ACC, F1, the F1-CV and the paper's row; each trial's rates."
+    rows, per_trial = [], {}
+    for s, g in cases.groupby("scheme", sort=False):
+        rt = runs_table(g, by="trial")
+        per_trial[s] = rt.drop(index=["mean", "sd", "cv"])
+        r = {"scheme": s, "trials": len(per_trial[s])}
+        for c in TABLE_COLS: r[c] = f"{rt.loc['mean', c]:.2f} ± {rt.loc['sd', c]:.2f}"
+        r["F1-CV"] = round(float(rt.loc["cv", "f1"]), 3)
+        r["positives out of TPR"] = ", ".join(str(positives_out_of_tpr(t.label, t.outcome)) for _, t in g.groupby("trial"))
+        pub = PAPER_TABLE2.get(s.replace("focal ", ""))
+        if pub and not s.startswith("focal"):
+            r["paper TPR / TNR / F1"] = f"{pub[0][0]:.2f} / {pub[1][0]:.2f} / {pub[4][0]:.2f}"; r["paper F1-CV"] = pub[5]
+        rows.append(r)
+    return pd.DataFrame(rows).set_index("scheme"), per_trial
+
+def trial_f1(cases: pd.DataFrame, schemes: list) -> dict:
+    "Per scheme, the mean over trials of each trial's F1."
+    return {s: np.mean([f1(g.target, g.pred) for _, g in cases[cases.scheme == s].groupby("trial")]) for s in schemes}
+
+def out_of_tpr(cases: pd.DataFrame, schemes: list) -> dict:
+    "Per scheme, per trial, the positive cases the overlap rule counted as FP (out of TPR's denominator)."
+    return {s: [positives_out_of_tpr(t.label, t.outcome) for _, t in cases[cases.scheme == s].groupby("trial")] for s in schemes}
+
+# %% ../../nbs/76_papers.chang2022.ipynb #60dd879d
+def paper_points() -> dict:
+    "Table 2's six batch-control schemes -> their operating point (FPR, TPR)."
+    return {s: (v[2][0], v[0][0]) for s, v in PAPER_TABLE2.items() if s != "RAND"}
+
+def points_auc(points: dict) -> float:
+    "The analogous AUC of operating points joined by straight lines, with (0, 0) and (1, 1) added."
+    return auc_from_operating_points([f for f, _ in points.values()], [t for _, t in points.values()])
+
+def mean_points(per_trial: dict, schemes: list) -> dict:
+    "Per scheme, its mean (FPR, TPR) over trials."
+    return {s: (per_trial[s].fpr.mean(), per_trial[s].tpr.mean()) for s in schemes}
+
+def analogous_auc(cases: pd.DataFrame) -> float:
+    "The analogous AUC of the schemes' mean operating points over trials."
+    return auc_from_operating_points(*run_rates(cases).groupby(level="scheme")[["fpr", "tpr"]].mean().to_numpy().T)
+
+def f1_cv(cases: pd.DataFrame) -> float:
+    "The F1-CV of one scheme: SD over mean of the trials' F1."
+    return coefficient_of_variation(run_rates(cases).f1)
+
+# %% ../../nbs/76_papers.chang2022.ipynb #bda790a9
+def plot_operating_points(per_trial: dict, # scheme -> its trials' rates (`scheme_table`)
+                          schemes: list, # the schemes of this run
+                          bc_schemes: list, # those with batch control (joined by the line)
+                          sweep: pd.DataFrame | None = None, # step 5b: a RAND model's test rates per trial and threshold
+                         ) -> plt.Figure:
+    "The schemes' operating points beside Table 2's, with their analogous AUCs (the paper's Fig. 7)."
+    pub_pts, means = paper_points(), mean_points(per_trial, schemes)
+    ours_bc = {s: means[s] for s in bc_schemes}
+    fig, ax = plt.subplots(figsize=(6.2, 5.6)); plt.close(fig)
+    px = sorted(pub_pts.values())
+    ax.plot([0] + [f for f, _ in px] + [1], [0] + [t for _, t in px] + [1], "s--", color="0.6", ms=4,
+            label=f"paper, Table 2 (area {points_auc(pub_pts):.2f})")
+    ox = sorted(ours_bc.values())
+    ax.plot([0] + [f for f, _ in ox] + [1], [0] + [t for _, t in ox] + [1], "o-", color="tab:blue",
+            label=f"this run, batch control (area {points_auc(ours_bc) if ours_bc else float('nan'):.2f})")
+    for s in schemes:
+        g = per_trial[s]
+        col = "tab:red" if s == "RAND" else "tab:blue"
+        ax.scatter(g.fpr, g.tpr, s=14, color=col, alpha=0.45)
+        ax.annotate(s, means[s], textcoords="offset points", xytext=(5, -10), fontsize=8, color=col)
+    if "RAND" in means: ax.plot(*means["RAND"], "D", color="tab:red", label="this run, RAND (mean; dots: trials)")
+    if sweep is not None:
+        for t, g in sweep.sort_values(["test_fpr", "test_tpr"]).groupby("trial"):
+            ax.plot(g.test_fpr, g.test_tpr, ".-", color="tab:orange", alpha=0.7, ms=5, label="RAND + threshold (per trial)" if t == 0 else None)
+    ax.plot([0, 1], [0, 1], ":", color="0.8"); ax.set_xlim(-0.02, 1.02); ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("FPR"); ax.set_ylabel("TPR"); ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Operating points of the schemes (Chang & Huang Fig. 7)", fontsize=10)
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #eaeb94fc
+def plot_masks(models: dict, # (scheme, trial) -> segmenter
+               pair: list, # the schemes to show, one row each (trial 0)
+               imgs: list, frame: pd.DataFrame, # the test images and cases (`boxes`, `patient_id`)
+               idx, min_area: int, # the cases to show, one column each; the smallest box region at 256 px
+              ) -> plt.Figure:
+    "Predicted masks (filled) and boxes of each scheme's first model on the same cases (the paper's Figs. 5-6)."
+    fig, axs = plt.subplots(len(pair), len(idx), figsize=(3.8 * len(idx), 3.9 * len(pair)), squeeze=False); plt.close(fig)
+    for r_, s in enumerate(pair):
+        labs = models[(s, 0)].label_maps([np.asarray(imgs[i], np.float32) for i in idx], progress=False)
+        for c_, (i, lab) in enumerate(zip(idx, labs)):
+            plot_overlay(imgs[i], pred_masks={"predicted opacity": lab == 1}, true_boxes=frame.boxes[i],
+                         pred_boxes=mask_to_boxes(lab == 1, area_at(lab, min_area)), ax=axs[r_, c_], title=f"{s}: {frame.patient_id[i][:8]}")
+    fig.suptitle("Predicted masks (filled) and boxes: batch control (top) and RAND (bottom), Chang & Huang Figs. 5-6")
+    return fig
+
+def plot_f1_cv(table2: pd.DataFrame, schemes: list) -> plt.Figure:  # `scheme_table`'s table; the schemes to show
+    "This run's F1-CV per scheme beside Table 2's (the U-Net bars of the paper's Fig. 8)."
+    fig, ax = plt.subplots(figsize=(7, 3.2)); plt.close(fig)
+    xs = np.arange(len(schemes))
+    ax.bar(xs - 0.18, [table2.loc[s, "F1-CV"] for s in schemes], 0.36, label="this run", color="tab:blue")
+    ax.bar(xs + 0.18, [PAPER_TABLE2[s][5] if s in PAPER_TABLE2 else np.nan for s in schemes], 0.36, label="paper (U-Net, Table 2)", color="0.6")
+    ax.set_xticks(xs, schemes); ax.set_ylabel("F1-CV"); ax.legend(fontsize=8); ax.set_title("F1-CV per scheme (Chang & Huang Fig. 8)", fontsize=10)
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #d61f29b6
+def focal_lines(cases: pd.DataFrame, # cross-entropy cases (`SchemeTrainer.run`)
+                focal_cases: pd.DataFrame, # focal-loss cases, schemes named "focal <scheme>"
+                schemes: list, # the schemes retrained with focal loss
+                gamma: float, steps: int, trials: int, # the settings, for the text
+                n_boot: int, seed: int, # the bootstrap
+               ) -> list:
+    "Per scheme of both runs, its pooled TPR with a 95 % CI under each loss, and whether the CIs overlap."
+    lines = []
+    for s in schemes:
+        if s not in set(cases.scheme): continue
+        ce, fo = (bootstrap_ci(recall, g.target.to_numpy(), g.pred.to_numpy(), n_boot=n_boot, seed=seed, stratify=True,
+                               groups=g.patient_id.to_numpy()) for g in (cases[cases.scheme == s], focal_cases[focal_cases.scheme == f"focal {s}"]))
+        apart = ce.high < fo.low or fo.high < ce.low
+        lines.append(f"{s}: TPR {ce:.2f} with cross-entropy, {fo:.2f} "
+                     f"with focal loss (gamma {gamma:g}), {steps} steps, {trials} trials pooled: "
+                     + ("the CIs do not overlap" if apart else "the CIs overlap: this run cannot tell the two losses apart"))
+    return lines
+
+# %% ../../nbs/76_papers.chang2022.ipynb #849657b3
+def threshold_sweep(models: dict, # (scheme, trial) -> segmenter; the RAND ones are swept
+                    trials: int, min_area: int, # trials of RAND; the smallest box region at 256 px
+                    valid: tuple, test: tuple, # (images, cases) of the validation and of the test set
+                    thresholds: list = THRESHOLDS, # the pixel thresholds
+                   ) -> pd.DataFrame:
+    "Per RAND trial and threshold: the validation TPR and the test TPR, FPR and F1."
+    rows = []
+    for t in range(trials):
+        seg = models[("RAND", t)]
+        for th in thresholds:
+            v = score_cases(seg, *valid, min_area, threshold=th)
+            te = score_cases(seg, *test, min_area, threshold=th)
+            rows.append(dict(trial=t, threshold=th, valid_tpr=recall(v.target, v.pred), test_tpr=recall(te.target, te.pred),
+                             test_fpr=fpr(te.target, te.pred), test_f1=f1(te.target, te.pred)))
+    return pd.DataFrame(rows)
+
+def moved_thresholds(sweep: pd.DataFrame, # `threshold_sweep`
+                     goals: dict, # batch-control scheme -> its mean test TPR
+                    ) -> pd.DataFrame:
+    "Per target scheme and RAND trial, the threshold whose validation TPR is closest to the target, with its test rates."
+    rows = []
+    for s, goal in goals.items():
+        for t, g in sweep.groupby("trial"):
+            best = g.iloc[(g.valid_tpr - goal).abs().argmin()]
+            rows.append(dict(target=s, target_tpr=goal, trial=t, threshold=best.threshold, tpr=best.test_tpr, fpr=best.test_fpr, f1=best.test_f1))
+    return pd.DataFrame(rows)
+
+def threshold_table(moved: pd.DataFrame, # `moved_thresholds`
+                    per_trial: dict, table2: pd.DataFrame, # `scheme_table`
+                   ) -> pd.DataFrame:
+    "Per target scheme: batch control's TPR, F1 and F1-CV beside RAND with a moved threshold."
+    rows = []
+    for s, g in moved.groupby("target", sort=False):
+        bc = per_trial[s]
+        rows.append({"target (scheme)": s, "batch control: TPR": round(bc.tpr.mean(), 3), "F1": round(bc.f1.mean(), 3), "F1-CV": table2.loc[s, "F1-CV"],
+                     "RAND + threshold: thresholds": ", ".join(f"{x:g}" for x in g.threshold), "TPR": round(g.tpr.mean(), 3),
+                     "F1 ": round(g.f1.mean(), 3), "F1-CV ": round(coefficient_of_variation(g.f1), 3)})
+    return pd.DataFrame(rows).set_index("target (scheme)")
+
+# %% ../../nbs/76_papers.chang2022.ipynb #f47dfc6c
+def arch_summary(cases: pd.DataFrame, models: dict, seconds: dict) -> dict:  # `SchemeTrainer.run` of one network
+    "A network's Table 2, per-trial rates, parameter count and mean seconds per model."
+    table, per_trial = scheme_table(cases)
+    return dict(table=table, per_trial=per_trial, params=count_parameters(next(iter(models.values())).model),
+                seconds=float(np.mean(list(seconds.values()))))
+
+def arch_table(arch_runs: dict, # network -> `arch_summary`
+               schemes: list, bc_schemes: list, # all schemes; those with batch control
+              ) -> pd.DataFrame:
+    "Per network: parameters, seconds, TPR by scheme, mean F1, the mean F1-CV of batch control and RAND's, beside the paper's."
+    rows = []
+    for a, r in arch_runs.items():
+        cv = r["table"]["F1-CV"]
+        bc = [cv[s] for s in bc_schemes]
+        rows.append({"network": ARCH_NAME[a], "parameters": f"{r['params']:,}", "s per model": round(r["seconds"], 1),
+                     "TPR by scheme": ", ".join(f"{s} {r['per_trial'][s].tpr.mean():.2f}" for s in schemes),
+                     "mean F1": round(float(np.mean([r["per_trial"][s].f1.mean() for s in schemes])), 3),
+                     "batch control: mean F1-CV": round(float(np.nanmean(bc)), 4) if np.isfinite(bc).any() else np.nan,
+                     "paper (6 schemes)": PAPER_ARCH_CV[a][0],
+                     "RAND F1-CV": cv["RAND"] if "RAND" in cv else np.nan, "paper RAND": PAPER_ARCH_CV[a][1]})
+    return pd.DataFrame(rows).set_index("network")
+
+# %% ../../nbs/76_papers.chang2022.ipynb #80700da3
+def plot_arch_cv(arch_runs: dict, # network -> `arch_summary`
+                 schemes: list, trials: int) -> plt.Figure:  # the schemes of this run; trials per scheme, for the title
+    "F1-CV per scheme and network beside the paper's Fig. 8 averages, batch control and RAND in two panels."
+    groups = [g for g in ([s for s in schemes if s != "RAND"], ["RAND"] if "RAND" in schemes else []) if g]
+    fig, axs = plt.subplots(1, len(groups), figsize=(3.2 + 1.6 * len(schemes), 4), squeeze=False,
+                            gridspec_kw=dict(width_ratios=[len(g) for g in groups])); plt.close(fig)
+    w = 0.8 / len(arch_runs)
+    for ax, group in zip(axs[0], groups):
+        xs, is_rand = np.arange(len(group)), group == ["RAND"]
+        for j, (a, r) in enumerate(arch_runs.items()):
+            col, x = f"C{j}", xs - 0.4 + w * (j + 0.5)
+            v = np.array([r["table"].loc[s, "F1-CV"] for s in group], float)
+            ax.bar(x, np.nan_to_num(v), w, color=col, label=f"{ARCH_NAME[a]}, this run")
+            for xi, vi in zip(x, v):
+                if np.isfinite(vi): ax.annotate(f"{vi:.3f}", (xi, vi), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+                else: ax.text(xi, 0.35, "undefined", transform=ax.get_xaxis_transform(), rotation=90, ha="center", fontsize=7)
+            if is_rand:
+                ax.plot(x, [PAPER_ARCH_CV[a][1]], "*", ms=12, color=col, markeredgecolor="k", label=f"{ARCH_NAME[a]}, paper ({PAPER_ARCH_CV[a][1]})")
+            else:
+                ax.hlines(PAPER_ARCH_CV[a][0], -0.45, len(group) - 0.55, colors=col, linestyles="--", lw=1.2,
+                          label=f"{ARCH_NAME[a]}, paper: mean of 6 schemes ({PAPER_ARCH_CV[a][0]})")
+        ax.set_xticks(xs, group); ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
+        ax.set_title("RAND" if is_rand else "batch control", fontsize=9)
+    axs[0, 0].set_ylabel("F1-CV (SD / mean of F1 over trials)")
+    handles = dict(kv for ax in axs[0] for kv in zip(*ax.get_legend_handles_labels()[::-1]))
+    fig.suptitle(f"F1-CV per scheme and network, {trials} trials each (Chang & Huang Fig. 8: 8 trials)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    return fig
+
+# %% ../../nbs/76_papers.chang2022.ipynb #1fec2541
+def run_line(description: str, n_test: int, arch: str, # the data's description (`choose_data`), test images per class, the network
+             p: dict) -> str:  # the run's parameters: img_size, unet_width, unet_depth, steps, trials
+    "The data and network of a run, for the table's `data` column."
+    return (f"{description}; test {n_test}+{n_test}; {p['img_size']} px {ARCH_NAME[arch]} (width {p['unet_width']}, depth "
+            f"{p['unet_depth']}), {p['steps']} steps x {p['trials']} trials")
+
+def data_caveat(data: str) -> str:
+    "What this run's data are, beside the paper's RSNA radiographs."
+    return dict(phantom="synthetic films with consolidation-like opacities, not the RSNA radiographs: a test of the pipeline, not of the clinical claim",
+                covid_opacity="COVID-19 opacities with radiologist outlines, not RSNA pneumonia boxes; five opacity-free films").get(
+        data, "the user's RSNA data")
+
+# %% ../../nbs/76_papers.chang2022.ipynb #0256fac8
+def scheme_rows(cases: pd.DataFrame, schemes: list, # scored cases; the schemes
+                data_line: str, trials: int, # the run, for the table
+                n_boot: int, seed: int, # the bootstrap
+               ) -> list:
+    "Per scheme, TPR, FPR and F1 pooled over trials with a bootstrap CI (by patient, stratified), beside Table 2."
+    rows = []
+    for s in schemes:
+        g = cases[cases.scheme == s]
+        y, pr, grp = g.target.to_numpy(), g.pred.to_numpy(), g.patient_id.to_numpy()
+        pub = PAPER_TABLE2.get(s)
+        for name, fn, j in (("TPR", recall, 0), ("FPR", fpr, 2), ("F1", f1, 4)):
+            ci = bootstrap_ci(fn, y, pr, n_boot=n_boot, seed=seed, stratify=True, groups=grp)
+            rows.append(paper_row(f"{s}: {name}", pub[j][0] if pub else None, ci, data_line,
+                                  note=f"{trials} trials pooled" if pub else "no such scheme in the paper"))
+    return rows
+
+def cv_rows(table2: pd.DataFrame, cv_ci: dict, mean_f1: dict, # `scheme_table`, the F1-CVs' CIs, `trial_f1`
+            schemes: list, data_line: str, trials: int,
+           ) -> list:
+    "Per scheme, the F1-CV with its CI beside Table 2's, or why it is undefined (printed)."
+    rows = []
+    for s in schemes:
+        cv_note = f"{trials} trials (paper: 8)"
+        if not np.isfinite(table2.loc[s, "F1-CV"]):  # SD over a mean of 0: no number to show, say why
+            cv_note += ("; undefined: F1 = 0 in every trial (no positive case found)" if mean_f1[s] == 0
+                        else "; undefined: fewer than 2 trials")
+            print(f"{s}: F1-CV {cv_note.split('; ')[1]}")
+        rows.append(paper_row(f"{s}: F1-CV", PAPER_TABLE2[s][5] if s in PAPER_TABLE2 else None,
+                              cv_ci[s] if np.isfinite(cv_ci[s].value) else table2.loc[s, "F1-CV"], data_line,
+                              note=cv_note + "; CI over test cases and trials"))
+    return rows
+
+# %% ../../nbs/76_papers.chang2022.ipynb #0bc9631b
+def auc_row(auc, # this run's analogous AUC, with its CI when there is one
+            n_schemes: int, auc_table: float, data_line: str, # batch-control schemes; Table 2's recomputed area; the run
+           ):
+    "The analogous AUC beside the paper's 0.82."
+    return paper_row("analogous AUC (batch control)", 0.82, auc, data_line,
+                     note=f"{n_schemes} schemes (paper: 6), ends (0, 0) and (1, 1) ours; Fig. 7 caption says 0.83; "
+                          f"Table 2 recomputed {auc_table:.3f}; CI over test cases and trials")
+
+def arch_rows(arch_runs: dict, arch_tab: pd.DataFrame, # network -> `arch_summary`; `arch_table`
+              schemes: list, bc_schemes: list, trials: int,
+              lines: dict, # network -> its `run_line`
+             ) -> list:
+    "Step 5c: per network, the mean F1-CV of batch control and RAND's F1-CV beside the paper's Fig. 8 averages."
+    rows = []
+    for a, r in arch_runs.items():
+        if bc_schemes:
+            rows.append(paper_row(f"mean F1-CV of batch control ({ARCH_NAME[a]})", PAPER_ARCH_CV[a][0],
+                                  arch_tab.loc[ARCH_NAME[a], "batch control: mean F1-CV"], lines[a],
+                                  note=f"mean over the {int(np.isfinite(r['table'].loc[bc_schemes, 'F1-CV'].astype(float)).sum())} of "
+                                       f"{len(bc_schemes)} schemes with a defined F1-CV (paper: 6), {trials} trials (paper: 8)"))
+        if "RAND" in schemes:
+            rows.append(paper_row(f"RAND F1-CV ({ARCH_NAME[a]}, step 5c)", PAPER_ARCH_CV[a][1], arch_tab.loc[ARCH_NAME[a], "RAND F1-CV"],
+                                  lines[a],
+                                  note=f"{trials} trials (paper: 8); the paper's Fig. 8 text" + ("; Table 2 gives 0.135" if a == "unet" else "")
+                                  + ("" if np.isfinite(arch_tab.loc[ARCH_NAME[a], "RAND F1-CV"]) else "; undefined: " + (
+                                      "F1 = 0 in every trial" if r["per_trial"]["RAND"].f1.mean() == 0 else "fewer than 2 trials"))))
+    return rows
