@@ -76,7 +76,7 @@ def test_predict_folder_matches_get_preds(trained, tmp_path, capsys):
     t = trained
     mixed = tmp_path / "input"
     (mixed / "dicom").mkdir(parents=True)
-    pngs = t["frame"][t["frame"].split == "test"].source_path.tolist()[:4]
+    pngs = t["frame"][t["frame"].split == "test"].path.tolist()[:4]
     for p in pngs: shutil.copy(p, mixed / Path(p).name)
     dicoms = _films(tmp_path / "dicom_films", 4, seed=7, fmt="dicom").path.tolist()
     for p in dicoms: shutil.copy(p, mixed / "dicom" / Path(p).name)
@@ -119,7 +119,7 @@ def test_predict_folder_matches_get_preds(trained, tmp_path, capsys):
 
 def test_predict_single_file_csv_and_overlays(trained, tmp_path):
     t = trained
-    films = t["frame"][t["frame"].split == "test"].source_path.tolist()[:2]
+    films = t["frame"][t["frame"].split == "test"].path.tolist()[:2]
     b = load_bundle(t["folder"])
     one = b.predict(films[0], progress=False)
     assert one.path.tolist() == [films[0]]
@@ -138,7 +138,7 @@ def test_evaluate_reproduces_held_out_metrics(trained, tmp_path, capsys):
     test = t["frame"][t["frame"].split == "test"]
     p_nb = _get_preds(t["learn"], test)
     rep = binary_report(test.binary.to_numpy(), p_nb, threshold=0.5, n_boot=200, seed=0, groups=test.patient_id.to_numpy())
-    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "ev"
     assert main(["evaluate", str(t["folder"]), str(tmp_path / "test.csv"), "--out", str(out), "--n-boot", "200", "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -169,7 +169,7 @@ def test_evaluate_folder_layout(trained, tmp_path):
 def test_changed_default_keeps_bundle_settings(trained, monkeypatch):
     "A later version changes preprocessing defaults: the bundle still uses its own settings, and says so."
     t = trained
-    films = t["frame"][t["frame"].split == "test"].source_path.tolist()[:3]
+    films = t["frame"][t["frame"].split == "test"].path.tolist()[:3]
     before = load_bundle(t["folder"]).predict(films, progress=False)
     newer = dict(B.preprocessing_defaults(), equalize="clahe", size=[512, 512])
     monkeypatch.setattr(B, "preprocessing_defaults", lambda: dict(newer))
@@ -204,7 +204,7 @@ def test_lung_region_bundle_matches_get_preds(tmp_path):
     assert (folder / "segmenter.pt").is_file()
     b = load_bundle(folder)
     assert b.preprocessing["lung_region"] == "crop" and b.preprocessing["lung_margin"] == 0.02
-    res = b.predict(frame.source_path.tolist(), progress=False)
-    assert res.path.tolist() == frame.source_path.tolist()
+    res = b.predict(frame.path.tolist(), progress=False)
+    assert res.path.tolist() == frame.path.tolist()
     np.testing.assert_allclose(res["raw_prob_1"], _get_preds(learn, frame), atol=1e-5)
     assert res.lung_box.tolist() == [" ".join(map(str, bx)) for bx in frame.lung_box]

@@ -74,10 +74,11 @@ def test_dataloaders_and_levels_read_shards(films, tmp_path):
     xb, yb = dls.one_batch()
     assert tuple(xb.shape) == (3, 1, 32, 32)
     x = dls.valid_ds[0][0]
-    assert np.array_equal(np.asarray(x), (read_cached(frame.path[6]) * 255).round().astype(np.uint8))
+    assert np.array_equal(np.asarray(x), (read_cached(frame.cache_path[6]) * 255).round().astype(np.uint8))
     levels = expand_brightness_levels(frame.iloc[:2], tmp_path / "levels", n=2)
-    assert len(levels) == 4 and len(set(levels.path)) == 4  # rows of one shard get files of their own
-    assert all(Path(p).exists() for p in levels.path)
+    assert len(levels) == 4 and len(set(levels.cache_path)) == 4  # rows of one shard get files of their own
+    assert all(Path(p).exists() for p in levels.cache_path)
+    assert levels.path.tolist() == [frame.path[0]] * 2 + [frame.path[1]] * 2  # `path` stays the film
 
 
 def test_bad_arguments(films, tmp_path):

@@ -15,7 +15,7 @@ from cxr_nb.data.splits import patient_kfold
 from cxr_nb.papers.kit import (Run, choose_data, save_run_results, start_run)
 from cxr_nb.papers.results import (ablation_table, epoch_window, epoch_window_accuracy, held_out)
 from cxr_nb.evaluate.metrics import paper_vs_run
-from cxr_nb.data.cache import PILCachedCXR, cache_images, expand_brightness_levels
+from cxr_nb.data.cache import PILCachedCXR, cache_images, expand_brightness_levels, use_cached
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory):
     choice = choose_data("phantom", "pneumoconiosis", run.out, n_images=24, seed=0, stratify="label", phantom_size=128)
     df = patient_kfold(choice.df.assign(binary=choice.df.pneumoconiosis.astype(int)), n_splits=2, stratify="binary", seed=0)
     cached = cache_images(df, run.out / "cache", size=64, progress=False, workers=1)
-    frame = cached.assign(source_path=cached.path, path=cached.cache_path).reset_index(drop=True)
+    frame = use_cached(cached)
     return run, choice, frame
 
 

@@ -93,6 +93,9 @@ def _load_cached(p) -> np.ndarray:
 def read_cached(path, # a `.npy` written by `cache_images`, or a `<shard>.npy#<row>` of `cache_shards`
                ) -> np.ndarray: # float32 (H, W) in [0, 1]
     "Load a cached array and return it as float32 in [0, 1] whatever its storage dtype."
+    if not _is_cached(path):
+        raise ValueError(f"read_cached: {path} is not a cached array (a .npy of cache_images or a <shard>.npy#<row> of "
+                         "cache_shards): a frame's film is in `path`, its cached array in `cache_path`; read a film with read_cxr")
     return _from_storage(_load_cached(path))
 
 # %% ../../nbs/24_data.cache.ipynb #c7d0f78d
@@ -221,6 +224,7 @@ def cache_images(sources, # a folder, a list of paths, or a DataFrame with a `pa
 # %% ../../nbs/24_data.cache.ipynb #bc652747
 class PILCachedCXR(PILCXR):
     "`PILCXR` that opens a `.npy` of `cache_images` or a shard row of `cache_shards` directly (no decoding, no resizing)."
+    reads_cache = True  # the DataLoaders factories read the frame's `cache_path` column for it (`image_column`)
     @classmethod
     def create(cls, fn, **kwargs):
         "Open a cached `.npy` as an 8-bit image; any other input goes to `PILCXR.create`."
@@ -242,12 +246,14 @@ def cached_getter(col: str="cache_path"): # column of the frame holding the cach
 def use_cached(frame: pd.DataFrame, # a `cache_images` (or `cache_lung_regions`) frame
                col: str = "cache_path", # the column holding the cached arrays
               ) -> pd.DataFrame:
-    "The frame with `path` pointing at the cached arrays (the original path kept in `source_path`), index reset."
+    "The frame checked for training from its cached arrays, index reset: `path` stays the film, readers take `cache_path`."
     if not isinstance(frame, pd.DataFrame) or col not in frame or "path" not in frame:
         raise ValueError(f"use_cached needs a frame with 'path' and {col!r} columns (from cache_images)")
     missing = int(frame[col].isna().sum())
     if missing: raise ValueError(f"use_cached: {missing} rows have no cached array in {col!r} (bad files kept by on_bad='keep'?)")
-    return frame.assign(source_path=frame["path"], path=frame[col]).reset_index(drop=True)
+    out = frame.reset_index(drop=True)
+    if col != "cache_path": out = out.assign(cache_path=out[col])  # the column the DataLoaders factories read
+    return out
 
 # %% ../../nbs/24_data.cache.ipynb #4e70fd5d
 def _shard_files(k: int, items: list, cache_dir, settings: dict) -> tuple:
@@ -387,26 +393,27 @@ def cache_shards(sources, # a folder, a list of paths, or a DataFrame with a `pa
     return df
 
 # %% ../../nbs/24_data.cache.ipynb #0e7271ef
-def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `.npy` (from `cache_images`)
+def expand_brightness_levels(df: pd.DataFrame, # rows whose `cache_path` (else `path`) is a cached `.npy` (from `cache_images`)
                              folder, # where the level arrays are written; files already there with the same name are reused
                              n: int = 8, # number of levels (Yang et al.: 8)
                              lo: float = 0.6, # darkest factor
                              hi: float = 1.4, # brightest factor
                              mode: str = "gamma", # as in `brightness_levels`
                             ) -> pd.DataFrame:
-    "Every row `n` times, once per brightness level, with `path` pointing at that level's cached array."
-    if not isinstance(df, pd.DataFrame) or "path" not in df:
-        raise ValueError("expand_brightness_levels needs a DataFrame with a 'path' column of cached .npy arrays")
+    "Every row `n` times, once per brightness level, its `cache_path` (else `path`) pointing at that level's cached array."
+    if not isinstance(df, pd.DataFrame) or not {"path", "cache_path"} & set(df.columns):
+        raise ValueError("expand_brightness_levels needs a DataFrame with a 'cache_path' (or 'path') column of cached .npy arrays")
+    col = "cache_path" if "cache_path" in df else "path"  # `path` stays the film where the frame has a cache column
     factors = brightness_factors(n, lo, hi)
     if mode not in ("gamma", "multiply"): raise ValueError(f"mode must be 'gamma' or 'multiply', got {mode!r}")
-    not_npy = [p for p in df["path"] if not _is_cached(p)]
+    not_npy = [p for p in df[col] if not _is_cached(p)]
     if not_npy: raise ValueError(f"expand_brightness_levels: {not_npy[0]} is not a cached .npy (run cache_images first)")
     folder = check_writable(folder, "expand_brightness_levels")
     tag = f"{mode}{lo:g}-{hi:g}"
     parts = []
     for k, f in enumerate(factors):
         paths = []
-        for p in df["path"]:
+        for p in df[col]:
             m = _SHARD_REF.match(str(p))
             stem = f"{Path(m.group(1)).stem}_{m.group(2)}" if m else Path(p).stem
             out = folder / f"{stem}_level{k + 1}of{n}_{tag}.npy"
@@ -417,6 +424,6 @@ def expand_brightness_levels(df: pd.DataFrame, # rows whose `path` is a cached `
                     with atomic_write(out) as fh: np.save(fh, _to_storage(img, a.dtype.name if a.dtype.name in _CACHE_DTYPES else "float16"))
                 except OSError as e: raise OutputError(folder, e, "expand_brightness_levels") from None
             paths.append(str(out))
-        parts.append(df.assign(level_source=df["path"].to_numpy(), path=paths, brightness_level=k + 1,
+        parts.append(df.assign(level_source=df[col].to_numpy(), **{col: paths}, brightness_level=k + 1,
                                brightness_factor=float(f)))
     return pd.concat(parts).sort_index(kind="stable")

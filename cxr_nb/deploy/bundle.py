@@ -280,8 +280,7 @@ def _provenance(run, data, frame, metrics) -> dict:
         if info.get("path") and Path(info["path"]).exists(): info["fingerprint"] = data_fingerprint(info["path"])
         out["data"] = _jsonable(info)
     if frame is not None:
-        src = frame["source_path"] if "source_path" in frame else frame["path"]
-        out["training_frame"] = dict(rows=len(frame), sha256=hashlib.sha256("\n".join(sorted(map(str, src))).encode()).hexdigest()[:16])
+        out["training_frame"] = dict(rows=len(frame), sha256=hashlib.sha256("\n".join(sorted(map(str, frame["path"]))).encode()).hexdigest()[:16])
     return out
 
 def _new_bundle_folder(path, overwrite: bool) -> Path:

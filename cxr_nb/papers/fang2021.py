@@ -126,7 +126,7 @@ def findings_of(df: pd.DataFrame, # a loader's frame; `attrs["labels"]` names th
 
 # %% ../../nbs/75_papers.fang2021.ipynb #9cc90af6
 def split_parts(df: pd.DataFrame, # a frame with a `split` column: train, valid, test
-                cached: bool = False, # a `cache_images` frame: `path` pointed at the cached arrays (`use_cached`)
+                cached: bool = False, # a `cache_images` frame: rows checked by `use_cached` (`path` the film, `cache_path` read)
                ) -> tuple:
     "(train, valid, test): the rows of each part, index reset."
     parts = [df[df.split == s] for s in ("train", "valid", "test")]
@@ -308,7 +308,7 @@ def finding_curves(y: np.ndarray, p: np.ndarray, # (N, C) 0/1 labels and probabi
 
 # %% ../../nbs/75_papers.fang2021.ipynb #a36720fa
 def plot_attention_maps(learn, # the trained CXR-IRNet arm's learner (with an attention module)
-                        rows: pd.DataFrame, # a few test rows (cached, with `source_path`)
+                        rows: pd.DataFrame, # a few test rows (cached: `path` the film, `cache_path` read by the network)
                         findings: list, # the findings of this data
                         img_size: int, # network input in pixels
                         attention: str, # the `attention` parameter, for the title
@@ -320,7 +320,7 @@ def plot_attention_maps(learn, # the trained CXR-IRNet arm's learner (with an at
     amaps = net.attention.attention_map[:, 0].cpu().numpy()
     fig, axs = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 6.4)); plt.close(fig)
     for k, (_, r) in enumerate(rows.iterrows()):
-        axs[0, k].imshow(resize_pad(read_cxr(r.source_path)[0], img_size)[0], cmap="gray"); axs[0, k].axis("off")
+        axs[0, k].imshow(resize_pad(read_cxr(r.path)[0], img_size)[0], cmap="gray"); axs[0, k].axis("off")
         axs[0, k].set_title(", ".join(f for f in findings if r[f]), fontsize=8)
         axs[1, k].imshow(amaps[k], cmap="magma"); axs[1, k].axis("off")
         axs[1, k].set_title(f"attention: {amaps[k].min():.2f} to {amaps[k].max():.2f}", fontsize=8)
@@ -330,7 +330,7 @@ def plot_attention_maps(learn, # the trained CXR-IRNet arm's learner (with an at
 # %% ../../nbs/75_papers.fang2021.ipynb #0d0005f8
 def browse_frame(result: tuple, # one arm's (result, probabilities, labels), from `run_arms`
                  auc: pd.DataFrame, # that arm's `per_class_auc_ci` frame
-                 test: pd.DataFrame, # the test rows (cached: their films are in `source_path`)
+                 test: pd.DataFrame, # the test rows (`path`: their films)
                  findings: list, # the findings of this data
                 ) -> tuple:
     "(finding, predictions, rows) for `prediction_browser`: the finding the arm ranks best, its test predictions, the films."
@@ -338,7 +338,7 @@ def browse_frame(result: tuple, # one arm's (result, probabilities, labels), fro
     a = auc.set_index("label").drop(index="macro")
     best = a[a.defined.astype(bool)].auc.astype(float).idxmax()
     j = findings.index(best)
-    src = test.assign(path=test["source_path"]) if "source_path" in test else test  # the films, not the cached arrays
+    src = test
     pv = pd.DataFrame({"path": src.path, "patient_id": src.patient_id, "target": y[:, j], "prob_0": 1 - p[:, j], "prob_1": p[:, j]})
     return best, pv, src
 

@@ -92,7 +92,7 @@ def binary_target(df: pd.DataFrame, # the target frame of `choose_data`
 
 # %% ../../nbs/73_papers.yang2021.ipynb #087d360b
 def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
-                   frame: pd.DataFrame, # cached inputs (`use_cached`) with `fold`, `patient_id`, `source_path`
+                   frame: pd.DataFrame, # cached inputs (`use_cached`) with `fold`, `patient_id`, `path` (the film), `cache_path`
                    target: str, # the label column ("binary" or "label")
                    loss_func, # e.g. `AlphaFocalLossFlat(alpha, gamma)`
                    levels: pd.DataFrame | None = None, # brightness="expand": every training image at its 8 levels, by row
@@ -113,7 +113,7 @@ def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
         learn.recorder.train_metrics = True
         return learn
     return run_folds(frame, build, fit=FitSchedule(P["schedule"], P["epochs"], P["lr"]), folds=folds, seed=P["seed"],
-                     keep=("patient_id", "source_path", "path"))
+                     keep=("patient_id", "path", "cache_path"))
 
 # %% ../../nbs/73_papers.yang2021.ipynb #ba69fcac
 def region_mask(mask: np.ndarray, # a mask of the film (H, W)
@@ -127,7 +127,7 @@ def region_mask(mask: np.ndarray, # a mask of the film (H, W)
 
 # %% ../../nbs/73_papers.yang2021.ipynb #5c1715f9
 def plot_grad_cams(res: ExperimentResult, # a binary `cross_validate` result (its last learner and predictions)
-                   frame: pd.DataFrame, # the frame it was trained on (`path`, `source_path`, `binary`, optional `mask_small_opacities`)
+                   frame: pd.DataFrame, # the frame it was trained on (`path`, `cache_path`, `binary`, optional `mask_small_opacities`)
                    seg, # the lung segmenter: `seg.segment(paths, progress=False)` gives a dict with "lungs" per film
                    region: str, # the lung region's mode, "crop" or "zero"
                    size: int, # the classifier's input size
@@ -144,7 +144,7 @@ def plot_grad_cams(res: ExperimentResult, # a binary `cross_validate` result (it
     fig, axs = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.9), squeeze=False)
     plt.close(fig)  # returned, so shown once by the notebook
     for ax, (_, r), img, cam_map, prob, m in zip(axs[0], rows.iterrows(), images, cams, examples.prob_1,
-                                                 seg.segment(rows.source_path, progress=False)):
+                                                 seg.segment(rows.path, progress=False)):
         masks = {"lungs (U-Net)": region_mask(m["lungs"], m["lungs"], region, size, margin)}  # cut and resized as the image was
         if isinstance(r.get("mask_small_opacities"), str):
             masks["true small opacities"] = region_mask(read_mask(r.mask_small_opacities), m["lungs"], region, size, margin)

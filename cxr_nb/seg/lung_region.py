@@ -92,11 +92,11 @@ def cache_lung_regions(seg:Segmenter, # a lung segmenter (structures containing 
     out["lung_path"], out["lung_box"] = lung_paths, boxes
     for p, why in skipped: warnings.warn(f"cache_lung_regions: skipped {p}: {why}")
     out = out[out["lung_path"].notna()]
-    src = out.rename(columns={"path": "source_path"}).rename(columns={"lung_path": "path"})
+    src = out.rename(columns={"path": "_film"}).rename(columns={"lung_path": "path"})  # cache_images reads `path`
     # in this process by default: forking worker processes after torch has started its threads can deadlock
     kwargs.setdefault("workers", 1)
     cached = cache_images(src, cache_dir / "arrays", size=size, progress=progress, **kwargs)
-    cached = cached.rename(columns={"path": "lung_path", "source_path": "path"})
+    cached = cached.rename(columns={"path": "lung_path", "_film": "path"})  # `path` the film again
     cached.attrs["lung_skipped"] = skipped
     return cached
 
