@@ -41,7 +41,7 @@ from . import chang2022, fang2021, hao2021, yang2021
 # %% auto #0
 __all__ = ['PAPERS', 'notebooks_dir', 'settings_sources', 'paper_parameters', 'paper_entry', 'resolve_device', 'Run',
            'require_weights', 'start_run', 'check_data_choice', 'sample_patients', 'DataChoice', 'choose_data',
-           'fit_or_load_segmenter', 'data_fingerprint', 'save_run_results']
+           'choose_external', 'fit_or_load_segmenter', 'data_fingerprint', 'save_run_results']
 
 # %% ../../nbs/71_papers.kit.ipynb #e1205188
 PAPERS: dict[str, dict] = {m.__name__.rsplit('.', 1)[1]: m.ENTRY for m in (yang2021, hao2021, chang2022, fang2021)}
@@ -289,10 +289,11 @@ def choose_data(data: str, # "phantom", a set name (see `cxr_nb.data.datasets.LO
     if layout not in LOADERS: raise ValueError(f"unknown layout {layout!r}; known: {sorted(LOADERS)}")
     if data == "phantom":
         if not n_images: raise ValueError("data='phantom' needs n_images, the number of phantoms to write")
-        root = Path(out) / "data" / f"{layout}_phantom"
+        site = phantom_kwargs.get("site", "A")  # another hospital's phantoms get a folder of their own
+        root = Path(out) / "data" / (f"{layout}_phantom" if site == "A" else f"{layout}_phantom_site{site}")
         df = load_phantom(layout, n=n_images, root=root, seed=seed, size=phantom_size, **phantom_kwargs)
-        desc = (f"phantom {layout} layout (cxr_nb.phantom.render, {phantom_size} px): {len(df)} images of "
-                f"{df.patient_id.nunique()} patients")
+        desc = (f"phantom {layout} layout (cxr_nb.phantom.render, {phantom_size} px" + ("" if site == "A" else f", hospital {site}")
+                + f"): {len(df)} images of {df.patient_id.nunique()} patients")
         return DataChoice(df, data, root.resolve(), desc)
     if data in LOADERS:
         root = find_dataset(data)
@@ -311,6 +312,22 @@ def choose_data(data: str, # "phantom", a set name (see `cxr_nb.data.datasets.LO
     desc = f"{what}: {len(df)} images of {df.patient_id.nunique()} patients" + (
         f" (whole patients sampled from {total})" if len(df) < total else "")
     return DataChoice(df, data, root, desc)
+
+# %% ../../nbs/71_papers.kit.ipynb #08d8dce7
+def choose_external(external: str, # "none", "phantom" (phantoms of hospital "B"), a set name or a folder
+                    layout: str, # as in `choose_data`
+                    out, # the run folder: phantoms go to <out>/data/<layout>_phantom_siteB
+                    n_images: int | None = None, # phantoms to write, or about how many images to sample
+                    seed: int = 1, # its own seed: other patients than the training data's
+                    stratify: str | None = None, phantom_size: int = 256, # as in `choose_data`
+                    **phantom_kwargs, # passed to the phantom writer (the site is "B")
+                   ) -> DataChoice | None:
+    "The external set a classifier notebook scores at its end, loaded before training; None for 'none'."
+    if external == "none": return None
+    check_data_choice(external, "external")
+    if external == "phantom": phantom_kwargs = {**phantom_kwargs, "site": "B"}
+    c = choose_data(external, layout, out, n_images, seed, stratify, phantom_size, **phantom_kwargs)
+    return DataChoice(c.df, c.name, c.root, "external: " + c.description)
 
 # %% ../../nbs/71_papers.kit.ipynb #4d480d93
 def _files_key(df: pd.DataFrame) -> list:

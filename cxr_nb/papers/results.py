@@ -20,7 +20,7 @@ from ..evaluate.metrics import BootstrapCI, accuracy, binary_report, bootstrap_c
 
 # %% auto #0
 __all__ = ['HeldOut', 'held_out', 'epoch_window', 'epoch_window_accuracy', 'per_run_scores', 'paper_row', 'ablation_table',
-           'pneumoconiosis_binary']
+           'pneumoconiosis_binary', 'external_report']
 
 # %% ../../nbs/72_papers.results.ipynb #c1fb9e31
 @dataclass
@@ -149,3 +149,25 @@ def pneumoconiosis_binary(df: pd.DataFrame, # a `choose_data(..., "pneumoconiosi
         raise ValueError(f"{root}: categories {sorted(map(str, df.label.unique()))} are not ILO 0-3 or normal/"
                          "pneumoconiosis; name the class folders 0/ 1/ 2/ 3/ or give an ILO category column")
     return df, ["normal", "pneumonia" if data == "kermany" else "pneumoconiosis"]
+
+# %% ../../nbs/72_papers.results.ipynb #c6d8ae59
+from ..classify.runners import predict_rows
+from ..evaluate.external import ExternalReport, external_validation
+
+def external_report(learn, # the trained binary learner; its DataLoaders read the rows' image column
+                    valid: HeldOut, # its validation predictions (`held_out`): they alone fix the temperature and threshold
+                    internal: tuple | None, # (y, P(positive), patient ids) of the internal test set (None: cross-validation has none)
+                    external: pd.DataFrame | None = None, # external rows with the label column, prepared as the training rows were
+                    name: str = "external", # the external set's name in the table
+                    sensitivity: float = 0.95, # the target sensitivity on validation
+                    n_boot: int = 1000, seed: int = 0, # bootstrap
+                   ) -> ExternalReport:
+    "Internal test and external figures of a binary model, at the temperature and threshold fixed on validation."
+    if valid.prob is None: raise ValueError("external_report: a binary experiment is needed (held_out gave no probabilities)")
+    sets = {} if internal is None else {"internal test": internal}
+    if internal is None and external is None: raise ValueError("external_report: give the internal test set, external rows or both")
+    if external is not None:
+        p, y = predict_rows(learn, external)
+        if p.shape[1] != 2: raise ValueError(f"external_report: a binary model is needed, this one has {p.shape[1]} outputs")
+        sets[name] = (y.astype(int), p[:, 1], external["patient_id"].to_numpy() if "patient_id" in external else None)
+    return external_validation((valid.y, valid.prob), sets, sensitivity=sensitivity, n_boot=n_boot, seed=seed)
