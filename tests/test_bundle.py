@@ -280,6 +280,11 @@ def test_evaluate_multilabel_reproduces_get_preds(trained, tmp_path, capsys):
     assert main(["evaluate", str(folder), str(tmp_path / "partial.csv"), "--out", str(tmp_path / "ev2"), "--quiet"]) == 2
     assert "['female', 'severe']" in capsys.readouterr().err
     assert not (tmp_path / "ev2").exists()
+    b = load_bundle(folder)
+    with pytest.raises(ValueError, match="column 'female' has 1 missing value"):
+        evaluate_bundle(b, test.assign(path=test.source_path, female=[np.nan] + test.female.tolist()[1:]), progress=False)
+    with pytest.raises(ValueError, match=r"column 'severe' must hold only 0 and 1, found \[2\]"):
+        evaluate_bundle(b, test.assign(path=test.source_path, severe=2), progress=False)
 
 
 def test_evaluate_multiclass_one_vs_rest(trained, tmp_path):
@@ -309,6 +314,9 @@ def test_segmenter_bundle_predict(tmp_path, capsys):
     df = _films(tmp_path / "films", 12, seed=1)
     seg, _ = train_segmenter(df, structures=("lungs",), size=SIZE, epochs=4, bs=4, lr=1e-2, progress=False, seed=0,
                              width=4, depth=2, normalisation={"equalize": "hist"})
+    with pytest.raises(ValueError, match=r"\['frame'\] describe a classifier"):
+        save_bundle(tmp_path / "seg_bundle", seg, frame=df)
+    assert not (tmp_path / "seg_bundle").exists()
     folder = save_bundle(tmp_path / "seg_bundle", seg)
     inp = tmp_path / "input"
     (inp / "sub").mkdir(parents=True)

@@ -323,7 +323,13 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
                 overwrite: bool = False, # replace an older bundle in `path`
                ) -> Path:
     "Write a model bundle: weights, architecture, complete preprocessing, labels, temperature, operating points, provenance."
-    if isinstance(learn, Segmenter): return _save_segmenter_bundle(path, learn, run, data, metrics, overwrite)
+    if isinstance(learn, Segmenter):
+        given = dict(arch=arch, frame=frame, model_kwargs=model_kwargs, names=names, label_col=label_col, preprocessing=preprocessing,
+                     segmenter=segmenter, lung_region=lung_region, lung_margin=lung_margin)
+        if any(v is not None for v in given.values()):
+            raise ValueError(f"save_bundle: {[k for k, v in given.items() if v is not None]} describe a classifier; a Segmenter's "
+                             "bundle carries its own settings (structures, size, intensity recipe): pass only run=, data=, metrics=")
+        return _save_segmenter_bundle(path, learn, run, data, metrics, overwrite)
     if arch is None: raise ValueError("save_bundle: arch= is needed for a classifier (the name given to cxr_learner, e.g. 'resnet34')")
     if (lung_region is None) != (segmenter is None):
         raise ValueError("save_bundle: a lung-region model needs both segmenter= and lung_region= ('crop' or 'zero')")
