@@ -1,5 +1,6 @@
 """The report the paper notebooks print (AUC, sensitivity and specificity at the bundle's saved operating points,
-calibration), with bootstrap CIs by patient, for a saved bundle on any labelled set; and the same as a small HTML page.
+calibration), with bootstrap CIs by patient, for a saved bundle on any labelled set (per label for a multi-label
+bundle, one-vs-rest per class for a multi-class one); and the same as a small HTML page.
 
 Docs: https://cxr-nb.github.io/cxr_nb/deploy.evaluate.html.md"""
 
