@@ -27,6 +27,9 @@ from cxr_nb.data.cache import PILCachedCXR, cache_images, use_cached
 from cxr_nb.cli import main
 from cxr_nb.seg.segmenter import train_segmenter
 from cxr_nb.data.splits import patient_split
+from cxr_nb.data.dataloaders import multilabel_dls
+from cxr_nb.evaluate.metrics import per_class_auc
+from fastai.losses import BCEWithLogitsLossFlat
 
 SIZE = 64
 
@@ -208,3 +211,141 @@ def test_lung_region_bundle_matches_get_preds(tmp_path):
     assert res.path.tolist() == frame.path.tolist()
     np.testing.assert_allclose(res["raw_prob_1"], _get_preds(learn, frame), atol=1e-5)
     assert res.lung_box.tolist() == [" ".join(map(str, bx)) for bx in frame.lung_box]
+
+
+def test_force_replaces_only_unchanged_own_outputs(trained, tmp_path, capsys):
+    "--force replaces a file cxr-nb wrote (its hash in the folder's manifest), never one changed since or not its own."
+    t = trained
+    film = t["frame"][t["frame"].split == "test"].source_path.iloc[0]
+    out = tmp_path / "results.csv"
+    args = ["predict", str(t["folder"]), film, "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    first = out.read_bytes()
+    assert main(args + ["--force"]) == 0 and out.read_bytes() == first  # ours and unchanged: replaced (same films, same bytes)
+    out.write_bytes(first + b"# edited by hand\n")
+    capsys.readouterr()
+    assert main(args + ["--force"]) == 2
+    assert "changed since" in capsys.readouterr().err
+    assert out.read_bytes() == first + b"# edited by hand\n"
+    # evaluate: its own folder is replaced with --force; a table.csv it did not write is not, and nothing else is written
+    test = t["frame"][t["frame"].split == "test"]
+    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    ev = ["evaluate", str(t["folder"]), str(tmp_path / "test.csv"), "--n-boot", "0", "--quiet"]
+    assert main(ev + ["--out", str(tmp_path / "ev")]) == 0
+    assert main(ev + ["--out", str(tmp_path / "ev")]) == 2
+    assert main(ev + ["--out", str(tmp_path / "ev"), "--force"]) == 0
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "table.csv").write_text("mine\n")
+    assert main(ev + ["--out", str(tmp_path / "theirs"), "--force"]) == 2
+    assert sorted(p.name for p in (tmp_path / "theirs").iterdir()) == ["table.csv"]
+    assert (tmp_path / "theirs" / "table.csv").read_text() == "mine\n"
+
+
+FINDINGS = ["pneumoconiosis", "female", "severe"]
+
+
+def test_evaluate_multilabel_reproduces_get_preds(trained, tmp_path, capsys):
+    "A multi-label (sigmoid) bundle: `cxr-nb evaluate`'s per-label AUCs are those of the learner's own get_preds."
+    f = trained["frame"]
+    ml = f.assign(pneumoconiosis=f.pneumoconiosis.astype(int), female=(f.sex == "F").astype(int),
+                  severe=(f.category.astype(int) >= 2).astype(int))
+    set_seed(0, reproducible=True)
+    dls = multilabel_dls(ml, labels=FINDINGS, size=SIZE, bs=8, aug=False, img_cls=PILCachedCXR, num_workers=0)
+    learn = cxr_learner(dls, "small_cnn", n_in=1, pretrained=False, model_kwargs=dict(widths=(4, 8)),
+                        loss_func=BCEWithLogitsLossFlat())
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    folder = save_bundle(tmp_path / "ml_bundle", learn, "small_cnn", ml, model_kwargs=dict(widths=(4, 8)))
+    test = ml[ml.split == "test"]
+    with learn.no_bar():
+        probs, _ = learn.get_preds(dl=learn.dls.test_dl(test))
+    expected = per_class_auc(test[FINDINGS].to_numpy(), probs.numpy(), labels=FINDINGS).set_index("label").auc
+    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "ev"
+    capsys.readouterr()
+    assert main(["evaluate", str(folder), str(tmp_path / "test.csv"), "--out", str(out), "--n-boot", "50", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "positives per label" in printed and "by patient" in printed
+    tab = pd.read_csv(out / "table.csv")
+    auc = tab[tab.metric == "AUC"].set_index("label").value
+    np.testing.assert_allclose(auc[FINDINGS].to_numpy(), expected[FINDINGS].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(tab.loc[tab.metric == "mean AUC", "value"].item(), np.nanmean(expected), atol=1e-6)
+    for name in FINDINGS:
+        assert {"sensitivity", "specificity", "ECE (10 equal-width bins), calibrated", "Brier score, raw"} <= set(tab.metric[tab.label == name])
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 2
+    pred = pd.read_csv(out / "predictions.csv")
+    assert pred[[f"truth_{n}" for n in FINDINGS]].to_numpy().tolist() == test[FINDINGS].to_numpy().tolist()
+    # the label columns missing: refused, naming them, before any film is read or any file written
+    test.assign(path=test.source_path).drop(columns=["female", "severe"]).to_csv(tmp_path / "partial.csv", index=False)
+    assert main(["evaluate", str(folder), str(tmp_path / "partial.csv"), "--out", str(tmp_path / "ev2"), "--quiet"]) == 2
+    assert "['female', 'severe']" in capsys.readouterr().err
+    assert not (tmp_path / "ev2").exists()
+    b = load_bundle(folder)
+    with pytest.raises(ValueError, match="column 'female' has 1 missing value"):
+        evaluate_bundle(b, test.assign(path=test.source_path, female=[np.nan] + test.female.tolist()[1:]), progress=False)
+    with pytest.raises(ValueError, match=r"column 'severe' must hold only 0 and 1, found \[2\]"):
+        evaluate_bundle(b, test.assign(path=test.source_path, severe=2), progress=False)
+
+
+def test_evaluate_multiclass_one_vs_rest(trained, tmp_path):
+    "A softmax bundle over the four ILO categories: one-vs-rest AUC per class and accuracy, on its calibrated probabilities."
+    f = trained["frame"]
+    set_seed(0, reproducible=True)
+    dls = classification_dls(f, label_col="label", size=SIZE, bs=8, aug=False, img_cls=PILCachedCXR, num_workers=0,
+                             vocab=[0, 1, 2, 3])
+    learn = cxr_learner(dls, "small_cnn", n_in=1, pretrained=False, model_kwargs=dict(widths=(4, 8)))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    b = load_bundle(save_bundle(tmp_path / "ilo", learn, "small_cnn", f, model_kwargs=dict(widths=(4, 8)), label_col="label"))
+    test = f[f.split == "test"]
+    with learn.no_bar():
+        probs, _ = learn.get_preds(dl=learn.dls.test_dl(test))
+    cal = apply_temperature(np.log(probs.numpy()), b.temperature)
+    y = test.label.astype(int).to_numpy()
+    ev = evaluate_bundle(b, test.assign(path=test.source_path), n_boot=0, progress=False)
+    tab = ev.table.set_index(["label", "metric"]).value
+    np.testing.assert_allclose([tab[(n, "AUC (one-vs-rest)")] for n in b.names], per_class_auc(y, cal).auc, atol=1e-6)
+    np.testing.assert_allclose(tab[("", "accuracy (most probable class)")], (cal.argmax(1) == y).mean(), atol=1e-12)
+    assert ev.table.attrs["task"] == "multi-class"
+
+
+def test_segmenter_bundle_predict(tmp_path, capsys):
+    "A segmenter's bundle: its masks are Segmenter.segment's exactly; areas, boxes, overlays; bad files skipped; INPUT untouched."
+    df = _films(tmp_path / "films", 12, seed=1)
+    seg, _ = train_segmenter(df, structures=("lungs",), size=SIZE, epochs=4, bs=4, lr=1e-2, progress=False, seed=0,
+                             width=4, depth=2, normalisation={"equalize": "hist"})
+    with pytest.raises(ValueError, match=r"\['frame'\] describe a classifier"):
+        save_bundle(tmp_path / "seg_bundle", seg, frame=df)
+    assert not (tmp_path / "seg_bundle").exists()
+    folder = save_bundle(tmp_path / "seg_bundle", seg)
+    inp = tmp_path / "input"
+    (inp / "sub").mkdir(parents=True)
+    for i, p in enumerate(df.path.tolist()[:5]):
+        shutil.copy(p, (inp if i < 3 else inp / "sub") / Path(p).name)
+    (inp / "sub" / "corrupt.png").write_bytes(b"\x89PNG not really a film")
+    before = _tree_hash(inp)
+    out, ov = tmp_path / "out" / "results.csv", tmp_path / "overlays"
+    assert main(["predict", str(folder), str(inp), "--out", str(out), "--overlays", str(ov), "--bs", "16", "--quiet"]) == 0
+    res = pd.read_csv(out, keep_default_na=False)
+    skipped = pd.read_csv(out.with_name("skipped.csv"))
+    assert [Path(p).name for p in skipped.path] == ["corrupt.png"] and skipped.reason.str.len().gt(0).all()
+    good = res.path.tolist()
+    assert len(good) == 5
+    theirs = seg.segment(good, bs=16, progress=False)
+    ours = load_bundle(folder).masks(good, bs=16)
+    for a, t in zip(ours, theirs):
+        assert a.keys() == t.keys()
+        for s in t:
+            np.testing.assert_array_equal(a[s], t[s])
+    assert res.area_px_lungs.tolist() == [int(t["lungs"].sum()) for t in theirs]
+    assert min(res.area_px_lungs) > 0
+    np.testing.assert_allclose(res.area_frac_lungs, [t["lungs"].mean() for t in theirs], atol=1e-12)
+    def box(m):
+        ys, xs = np.nonzero(m)
+        return f"{xs.min()} {ys.min()} {xs.max() + 1} {ys.max() + 1}"
+    assert res.box_lungs.tolist() == [box(t["lungs"]) for t in theirs]
+    assert sorted(p.name for p in ov.glob("*.png")) == sorted(Path(p).name for p in res.overlay)
+    assert _tree_hash(inp) == before
+    capsys.readouterr()
+    assert main(["evaluate", str(folder), str(tmp_path / "films"), "--out", str(tmp_path / "ev"), "--quiet"]) == 2
+    assert "segmenter bundle" in capsys.readouterr().err

@@ -43,7 +43,7 @@ COURSE = [
          goals="opacity masks to boxes, batch control against RAND, sensitivity regulation, the F1-CV and an analogous AUC"),
     dict(step="11 Fang et al.", paper="fang2021", needs=["5 Segmentation", "6 Classification", "7 Measuring and looking"],
          goals="14 findings, multi-scale attention, lung and heart weighting of features, CAM boxes against true boxes"),
-    dict(step="Deployment (optional)", modules=["cxr_nb.deploy.bundle", "cxr_nb.deploy.evaluate", "cxr_nb.deploy.commands", "cxr_nb.cli", "cxr_nb.papers.parameters", "cxr_nb.papers.kit"],
+    dict(step="Deployment (optional)", modules=["cxr_nb.deploy.bundle", "cxr_nb.deploy.evaluate", "cxr_nb.deploy.commands", "cxr_nb.deploy.segmentation", "cxr_nb.cli", "cxr_nb.papers.parameters", "cxr_nb.papers.kit"],
          needs=["9 Yang et al. 2021"],
          goals="save a trained model as a bundle, predict and evaluate new films, rerun notebooks headlessly with cxr-nb"),
 ]

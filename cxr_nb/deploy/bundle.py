@@ -40,12 +40,12 @@ from ..classify.nets import OWN_ARCHS, cxr_vision_model
 from ..classify.learner import threshold_for_target
 from ..evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error, fit_temperature)
 from ..evaluate.interpret import grad_cam
-from ..checks import read_table
+from ..checks import check_int, read_table
 from ..data.datasets import load_dataset
 from ..papers.kit import DataChoice, Run, data_fingerprint, resolve_device
 
 # %% auto #0
-__all__ = ['MANIFEST', 'FORMAT', 'VERSIONED_PACKAGES', 'file_sha256', 'claim_outputs', 'write_output', 'preprocessing_defaults',
+__all__ = ['MANIFEST', 'FORMAT', 'VERSIONED_PACKAGES', 'claim_outputs', 'write_output', 'preprocessing_defaults',
            'preprocessing_of', 'prepare_film', 'package_versions', 'build_model', 'save_bundle', 'Bundle',
            'load_bundle', 'collect_films', 'overlay_name']
 
@@ -58,12 +58,6 @@ def _atomic_write(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as f: f.write(data)
     return path
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
 
 def _manifest(folder: Path) -> dict:
     f = Path(folder) / MANIFEST
@@ -294,10 +288,24 @@ def _new_bundle_folder(path, overwrite: bool) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
+# %% ../../nbs/80_deploy.bundle.ipynb #10f9cb09
+def _save_segmenter_bundle(path, segmenter: Segmenter, run, data, metrics, overwrite: bool) -> Path:
+    "A segmenter's bundle: its file (weights, structures, input size and intensity recipe), hashed, with provenance."
+    folder = _new_bundle_folder(path, overwrite)
+    segmenter.save(folder / "segmenter.pt", overwrite=True)  # atomic itself (io.atomic_write)
+    rec = dict(file="segmenter.pt", sha256=file_sha256(folder / "segmenter.pt"), structures=segmenter.structures,
+               size=segmenter.size, arch=segmenter.arch)
+    spec = dict(format=FORMAT, kind="segmenter", task="segmentation", labels=segmenter.structures, names=segmenter.structures, segmenter=rec,
+                preprocessing=_jsonable(dict(size=segmenter.size, normalisation=segmenter.normalisation)),
+                provenance=_provenance(run, data, None, metrics), versions=package_versions(),
+                written=_dt.datetime.now().isoformat(timespec="seconds"))
+    _atomic_write(folder / "bundle.json", json.dumps(spec, indent=1).encode())
+    return folder
+
 # %% ../../nbs/80_deploy.bundle.ipynb #efab0c59
 def save_bundle(path, # the bundle folder (new or empty; an older bundle only with `overwrite`)
-                learn, # the trained fastai Learner (its validation images calibrate the bundle)
-                arch: str, # how the model was built: a name `cxr_learner` takes ("resnet34", "small_cnn_hp", ...)
+                learn, # the trained fastai Learner (its validation images calibrate the bundle), or a `Segmenter`
+                arch: str | None = None, # how the classifier was built: a name `cxr_learner` takes ("resnet34", "small_cnn_hp", ...)
                 frame: pd.DataFrame | None = None, # the training frame of `cache_images` / `cache_lung_regions` (its settings)
                 model_kwargs: dict | None = None, # the `model_kwargs` given to `cxr_learner`
                 names: Sequence[str] | None = None, # display names of the labels (default: the vocab as text)
@@ -314,6 +322,14 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
                 overwrite: bool = False, # replace an older bundle in `path`
                ) -> Path:
     "Write a model bundle: weights, architecture, complete preprocessing, labels, temperature, operating points, provenance."
+    if isinstance(learn, Segmenter):
+        given = dict(arch=arch, frame=frame, model_kwargs=model_kwargs, names=names, label_col=label_col, preprocessing=preprocessing,
+                     segmenter=segmenter, lung_region=lung_region, lung_margin=lung_margin)
+        if any(v is not None for v in given.values()):
+            raise ValueError(f"save_bundle: {[k for k, v in given.items() if v is not None]} describe a classifier; a Segmenter's "
+                             "bundle carries its own settings (structures, size, intensity recipe): pass only run=, data=, metrics=")
+        return _save_segmenter_bundle(path, learn, run, data, metrics, overwrite)
+    if arch is None: raise ValueError("save_bundle: arch= is needed for a classifier (the name given to cxr_learner, e.g. 'resnet34')")
     if (lung_region is None) != (segmenter is None):
         raise ValueError("save_bundle: a lung-region model needs both segmenter= and lung_region= ('crop' or 'zero')")
     pp = preprocessing_of(frame, learn, lung_region, lung_margin) if frame is not None else preprocessing_defaults()
@@ -362,6 +378,7 @@ class Bundle:
         self.labels, self.names, self.task = spec["labels"], spec["names"], spec["task"]
         self.temperature = float(spec["calibration"]["temperature"])
         self.operating_points = spec["operating_points"]
+        self.result_columns = ["path", *[c for k in self.names for c in (f"prob_{k}", f"raw_prob_{k}")]]  # of a frame without films
 
     def __repr__(self):
         pp = self.preprocessing
@@ -399,11 +416,20 @@ def _checked_file(folder: Path, rec: dict, what: str) -> Path:
                          f"the {what} were changed or corrupted since the bundle was written; not loading them")
     return f
 
+def _load_segmenter_bundle(folder: Path, spec: dict, dev, verbose: bool):
+    "A segmenter bundle: its hashed `Segmenter` file, loaded with the settings it was saved with."
+    from cxr_nb.deploy.segmentation import SegmenterBundle  # that module builds on this one
+    seg = Segmenter.load(_checked_file(folder, spec["segmenter"], "segmenter weights"), device=dev)
+    notes = _version_notes(spec)
+    if verbose:
+        for n in notes: warnings.warn(f"{folder.name}: {n}", stacklevel=3)
+    return SegmenterBundle(folder, spec, seg, notes, dev)
+
 def load_bundle(path, # a bundle folder (or its bundle.json)
                 device: str | None = "auto", # "auto" (CUDA when present), "cpu", "cuda[:N]"
                 verbose: bool = True, # warn about every difference found
                ) -> Bundle:
-    "Load a bundle written by `save_bundle`, checking the weights' hash, versions and preprocessing defaults."
+    "Load a bundle written by `save_bundle`, checking the weights' hash, versions and preprocessing defaults (a `SegmenterBundle` for a segmenter's)."
     folder = Path(path).expanduser()
     if folder.name == "bundle.json": folder = folder.parent
     f = folder / "bundle.json"
@@ -414,6 +440,7 @@ def load_bundle(path, # a bundle folder (or its bundle.json)
         raise ValueError(f"load_bundle: {f} is not a cxr_nb bundle (format {spec.get('format')!r})")
     if spec["format"] != FORMAT: raise ValueError(f"load_bundle: {f} has format {spec['format']}; this version reads {FORMAT}")
     dev = resolve_device(device)
+    if spec.get("kind") == "segmenter": return _load_segmenter_bundle(folder, spec, dev, verbose)
     weights = _checked_file(folder, spec["weights"], "weights")
     model = build_model(spec["architecture"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -497,34 +524,43 @@ def _decision_columns(b: Bundle, cal: np.ndarray) -> dict:
     return cols
 
 @patch
+def predict_batch(self: Bundle,
+                  batch: list, # the films' paths
+                  overlays=None, # a folder for Grad-CAM overlays (PNG), or None
+                 ) -> tuple:
+    "A batch of films through the network: one row per readable film (None when none is), and the skipped films with the reason."
+    xs, infos, good, bad = _read_batch(self, batch)
+    if not xs: return None, bad
+    x = _network_input(self, xs)
+    with torch.inference_mode(): z = self.model(x).float().cpu().numpy()
+    if self.task == "softmax": raw, cal = apply_temperature(z, 1.), apply_temperature(z, self.temperature)
+    else: raw, cal = apply_temperature(z, 1., "sigmoid"), apply_temperature(z, self.temperature, "sigmoid")
+    part = pd.DataFrame({"path": good})
+    for k, name in enumerate(self.names):
+        part[f"prob_{name}"], part[f"raw_prob_{name}"] = cal[:, k], raw[:, k]
+    for c, v in _decision_columns(self, cal).items(): part[c] = v
+    if self.preprocessing["lung_region"] is not None: part["lung_box"] = [" ".join(map(str, i["lung_box"])) for i in infos]
+    if overlays is not None: part["overlay"] = _write_overlays(self, x, xs, good, Path(overlays))
+    return part, bad
+
+@patch
 def predict(self: Bundle,
                     items, # a folder, a file, a CSV of paths, a list of paths or a frame with `path`
                     bs: int = 16, # films per batch
                     progress: bool = True, # show a progress bar
-                    overlays=None, # a folder for Grad-CAM overlays (PNG), or None
+                    overlays=None, # a folder for overlays (PNG): Grad-CAM for a classifier, the masks for a segmenter; or None
                    ) -> pd.DataFrame:
-    "One row per readable film: calibrated and raw probabilities, decisions; `attrs['skipped']` lists the others with the reason."
+    "One row per readable film (`predict_batch`: probabilities and decisions, or a segmenter's measures); `attrs['skipped']` lists the others with the reason."
+    check_int(bs, "bs", 1, fn="predict")
     films = collect_films(items)
     paths = films["path"].tolist()
     batches = [paths[i:i + bs] for i in range(0, len(paths), bs)]
     rows, skipped = [], []
     for batch in (progress_bar(batches) if progress and len(batches) > 1 else batches):
-        xs, infos, good, bad = _read_batch(self, batch)
+        part, bad = self.predict_batch(batch, overlays)
         skipped += bad
-        if not xs: continue
-        x = _network_input(self, xs)
-        with torch.inference_mode(): z = self.model(x).float().cpu().numpy()
-        if self.task == "softmax": raw, cal = apply_temperature(z, 1.), apply_temperature(z, self.temperature)
-        else: raw, cal = apply_temperature(z, 1., "sigmoid"), apply_temperature(z, self.temperature, "sigmoid")
-        part = pd.DataFrame({"path": good})
-        for k, name in enumerate(self.names):
-            part[f"prob_{name}"], part[f"raw_prob_{name}"] = cal[:, k], raw[:, k]
-        for c, v in _decision_columns(self, cal).items(): part[c] = v
-        if self.preprocessing["lung_region"] is not None: part["lung_box"] = [" ".join(map(str, i["lung_box"])) for i in infos]
-        if overlays is not None: part["overlay"] = _write_overlays(self, x, xs, good, Path(overlays))
-        rows.append(part)
-    cols = ["path", *[c for k in self.names for c in (f"prob_{k}", f"raw_prob_{k}")]]
-    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+        if part is not None: rows.append(part)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=self.result_columns)
     extra = [c for c in films.columns if c != "path"]
     if extra: out = out.merge(films.drop_duplicates("path"), on="path", how="left")
     out.attrs["skipped"] = skipped

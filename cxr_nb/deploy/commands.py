@@ -69,16 +69,16 @@ def _evaluate_cli(a) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 10):
         print(ev.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     a_ = ev.table.attrs
-    print(f"{a_['n']} films ({a_['n_pos']} positive), CIs {a_['ci']}, {a_['skipped']} skipped -> {out}/report.html")
+    print(f"{a_['counts']}; CIs {a_['ci']}, {a_['skipped']} skipped -> {out}/report.html")
     return 0
 
 def add_bundle_commands(sub) -> None:
     "Add `predict` and `evaluate` to the `cxr-nb` command's subparsers."
     p = sub.add_parser("predict", help="predict films with a saved model bundle")
-    p.add_argument("bundle", help="a bundle folder (save_bundle; a paper run writes <run>/bundle)")
+    p.add_argument("bundle", help="a bundle folder (save_bundle; a paper run writes <run>/bundle): a classifier or a segmenter")
     p.add_argument("input", help="a folder (recursive) of DICOM/PNG/JPEG/TIFF films, one film, or a CSV with a 'path' column")
     p.add_argument("--out", required=True, help="the results CSV (skipped.csv is written beside it)")
-    p.add_argument("--overlays", default=None, metavar="DIR", help="write a Grad-CAM overlay PNG per film into DIR")
+    p.add_argument("--overlays", default=None, metavar="DIR", help="write an overlay PNG per film into DIR: Grad-CAM (classifier) or its masks (segmenter)")
     p.add_argument("--force", action="store_true", help="replace outputs cxr-nb wrote before (never other files)")
     p.add_argument("--bs", type=int, default=16, help="films per batch (default 16)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
@@ -86,7 +86,8 @@ def add_bundle_commands(sub) -> None:
     p.set_defaults(bundle_cli=_predict_cli)
     e = sub.add_parser("evaluate", help="evaluate a saved model bundle on a labelled set")
     e.add_argument("bundle", help="a bundle folder")
-    e.add_argument("data", help="a set name, a folder in a known layout, or a CSV with 'path' and the label column")
+    e.add_argument("data", help="a set name, a folder in a known layout, or a CSV with 'path' and the label column "
+                   "(a multi-label bundle: one 0/1 column per label name)")
     e.add_argument("--label-col", default=None, help="the truth column (default: the bundle's, then 'label')")
     e.add_argument("--out", default="evaluation", help="folder for table.csv, predictions.csv, skipped.csv, report.html")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")

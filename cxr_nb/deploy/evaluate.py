@@ -1,5 +1,6 @@
 """The report the paper notebooks print (AUC, sensitivity and specificity at the bundle's saved operating points,
-calibration), with bootstrap CIs by patient, for a saved bundle on any labelled set; and the same as a small HTML page.
+calibration), with bootstrap CIs by patient, for a saved bundle on any labelled set (per label for a multi-label
+bundle, one-vs-rest per class for a multi-class one); and the same as a small HTML page.
 
 Docs: https://cxr-nb.github.io/cxr_nb/deploy.evaluate.html.md"""
 
@@ -16,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checks import check_binary, check_int
 from ..data.datasets import load_dataset
 from ..evaluate.calibration import brier_score, expected_calibration_error
-from ..evaluate.metrics import binary_report, bootstrap_ci
+from ..evaluate.metrics import accuracy, binary_report, bootstrap_ci, per_class_auc_ci, recall, tnr
 from ..evaluate.plots import plot_reliability, plot_roc
 from .bundle import Bundle, collect_films
 
@@ -26,13 +28,19 @@ from .bundle import Bundle, collect_films
 __all__ = ['Evaluation', 'evaluate_bundle', 'evaluation_html']
 
 # %% ../../nbs/81_deploy.evaluate.ipynb #31cc781c
-def _labelled_set(data, label_col: str) -> pd.DataFrame:
+def _labelled_set(data, cols: list, what: str) -> pd.DataFrame:
+    "The labelled films (a frame, a CSV, a set name or a folder), refused when a truth column is missing."
     if isinstance(data, pd.DataFrame): df = data
     elif isinstance(data, (str, os.PathLike)) and Path(data).is_file(): df = collect_films(data)
     else: df = load_dataset(data)
-    if label_col not in df:
-        raise ValueError(f"evaluate: the data have no {label_col!r} column (the bundle's target); its columns are "
-                         f"{[c for c in df.columns if c != 'path'][:12]}: name the target with label_col= / --label-col")
+    missing = [c for c in cols if c not in df]
+    if missing:
+        have = [c for c in df.columns if c != "path"][:12]
+        if len(cols) == 1:
+            raise ValueError(f"evaluate: the data have no {cols[0]!r} column (the bundle's target); its columns are "
+                             f"{have}: name the target with label_col= / --label-col")
+        raise ValueError(f"evaluate: the data have no 0/1 column for the bundle's labels {missing} ({what} needs one "
+                         f"column per label name: {cols}); its columns are {have}")
     return df.reset_index(drop=True)
 
 def _truth(b: Bundle, values: pd.Series) -> np.ndarray:
@@ -47,51 +55,117 @@ def _truth(b: Bundle, values: pd.Series) -> np.ndarray:
         raise ValueError(f"evaluate: label values {bad} are none of the bundle's labels {b.labels} / names {b.names}")
     return idx.astype(int).to_numpy()
 
+def _truth_matrix(df: pd.DataFrame, names: list) -> np.ndarray:
+    "(N, K) 0/1 truth of a multi-label bundle, one column per label name; a missing (NaN) or other value is refused."
+    cols = []
+    for n in names:
+        v = df[n]
+        if v.isna().any(): raise ValueError(f"evaluate: column {n!r} has {int(v.isna().sum())} missing value(s); each film needs a 0/1 truth per label")
+        cols.append(check_binary(v.to_numpy(), f"column {n!r}", "evaluate"))
+    return np.stack(cols, axis=1)
+
 class Evaluation:
     "An evaluation's table, its per-film predictions with the truth, and what it skipped."
     def __init__(self, table, predictions, skipped, n_bins, curves):
         self.table, self.predictions, self.skipped, self.n_bins, self.curves = table, predictions, skipped, n_bins, curves
     def __repr__(self): return self.table.to_string()
 
+# %% ../../nbs/81_deploy.evaluate.ipynb #636d38c4
+def _row(metric: str, ci, label: str = "", operating_point: str = "") -> dict:
+    return dict(label=label, metric=metric, operating_point=operating_point, value=ci.value, ci_low=ci.low, ci_high=ci.high)
+
+def _calibration_rows(y: np.ndarray, p_cal: np.ndarray, p_raw: np.ndarray, kw: dict, n_bins: int, label: str = "") -> list:
+    "ECE and Brier score of the calibrated and of the raw probabilities, each with its bootstrap CI."
+    rows = []
+    for which, p in (("calibrated", p_cal), ("raw", p_raw)):
+        for name, fn in ((f"ECE ({n_bins} equal-width bins)", lambda t, s: expected_calibration_error(t, s, n_bins)), ("Brier score", brier_score)):
+            rows.append(_row(f"{name}, {which}", bootstrap_ci(fn, y, p, **kw), label))
+    return rows
+
+def _binary_rows(b: Bundle, y: np.ndarray, p_cal: np.ndarray, p_raw: np.ndarray, kw: dict, n_bins: int) -> list:
+    "A binary classifier: AUC, sensitivity / specificity / accuracy at each saved operating point, calibration."
+    rep = binary_report(y, p_cal, threshold=0.5, **kw)
+    rows = [dict(label="", metric="AUC", operating_point="", **rep.loc["auc"].to_dict())]
+    for name, op in b.operating_points.items():
+        r = binary_report(y, p_cal, threshold=op["threshold"], **kw)
+        for m, metric in (("recall_tpr", "sensitivity"), ("tnr", "specificity"), ("accuracy", "accuracy")):
+            rows.append(dict(label="", metric=metric, operating_point=f"{name} (p >= {op['threshold']:.4g})", **r.loc[m].to_dict()))
+    return rows + _calibration_rows(y, p_cal, p_raw, kw, n_bins)
+
+# %% ../../nbs/81_deploy.evaluate.ipynb #b16f20ec
+def _auc_rows(y, p: np.ndarray, names: list, kw: dict, what: str = "") -> list:
+    "AUC per label with its CI (`metrics.per_class_auc_ci`), then their mean over the labels where it is defined."
+    t = per_class_auc_ci(y, p, labels=names, n_boot=kw["n_boot"], seed=kw["seed"], groups=kw["groups"])
+    rows = [dict(label=str(r.label), metric=f"AUC{what}", operating_point="", value=r.auc, ci_low=r.ci_low, ci_high=r.ci_high)
+            for r in t.iloc[:-1].itertuples()]
+    m = t.iloc[-1]
+    rows.append(dict(label=f"mean of {t.attrs['n_defined']}", metric=f"mean AUC{what}", operating_point="", value=m.auc,
+                     ci_low=m.ci_low, ci_high=m.ci_high))
+    return rows
+
+def _multilabel_rows(b: Bundle, y: np.ndarray, p_cal: np.ndarray, p_raw: np.ndarray, kw: dict, n_bins: int) -> list:
+    "A multi-label (sigmoid) classifier: AUC per label and their mean; per label sensitivity / specificity at its saved operating points and calibration."
+    rows = _auc_rows(y, p_cal, b.names, kw)
+    strat = dict(kw, stratify=True)
+    for k, name in enumerate(b.names):
+        for op_name, op in (b.operating_points.get(str(k)) or {}).items():
+            thr, point = op["threshold"], f"{op_name} (p >= {op['threshold']:.4g})"
+            rows.append(_row("sensitivity", bootstrap_ci(lambda t, s: recall(t, (s >= thr).astype(int)), y[:, k], p_cal[:, k], **strat), name, point))
+            rows.append(_row("specificity", bootstrap_ci(lambda t, s: tnr(t, (s >= thr).astype(int)), y[:, k], p_cal[:, k], **strat), name, point))
+        rows += _calibration_rows(y[:, k], p_cal[:, k], p_raw[:, k], kw, n_bins, name)
+    return rows
+
+def _multiclass_rows(b: Bundle, y: np.ndarray, p_cal: np.ndarray, kw: dict) -> list:
+    "A softmax classifier over more than two classes: one-vs-rest AUC per class and their mean, and the accuracy of the most probable class."
+    rows = _auc_rows(y, p_cal, b.names, kw, " (one-vs-rest)")
+    acc = bootstrap_ci(lambda t, s: accuracy(t, s.argmax(1)), y, p_cal, **dict(kw, stratify=True))
+    return rows + [_row("accuracy (most probable class)", acc)]
+
+# %% ../../nbs/81_deploy.evaluate.ipynb #fd6f2c26
+def _counts(b: Bundle, y: np.ndarray) -> str:
+    "How many films and positives (per label or class) the evaluation saw."
+    if y.ndim == 2: return f"{len(y)} films; positives per label: " + ", ".join(f"{n} {int(c)}" for n, c in zip(b.names, y.sum(0)))
+    if len(b.names) == 2: return f"{len(y)} films ({int(y.sum())} {b.names[1]})"
+    return f"{len(y)} films; per class: " + ", ".join(f"{n} {int((y == k).sum())}" for k, n in enumerate(b.names))
+
 def evaluate_bundle(b: Bundle, # from `load_bundle`
                     data, # a set name, a folder in a known layout, a CSV with `path` + labels, or a frame
-                    label_col: str | None = None, # the truth column (default: the bundle's `label_col`, then `label`)
+                    label_col: str | None = None, # the truth column of a single-label bundle (default: the bundle's `label_col`, then `label`)
                     n_boot: int = 1000, # bootstrap resamples for the CIs (0: none)
                     seed: int = 0, # bootstrap seed
                     n_bins: int = 10, # ECE bins (equal width)
                     bs: int = 16, progress: bool = True,
                    ) -> Evaluation:
-    "AUC, sensitivity / specificity at the saved operating points and calibration (ECE, Brier), with CIs by patient."
-    if b.task != "softmax" or len(b.labels) != 2:
-        raise NotImplementedError("evaluate_bundle: binary classifiers only so far (this bundle has "
-                                  f"{len(b.labels)} {b.task} outputs)")
-    label_col = label_col or b.spec.get("label_col") or "label"
-    df = _labelled_set(data, label_col)
+    "AUC, sensitivity / specificity at the saved operating points and calibration (ECE, Brier), with CIs by patient; per label for a multi-label bundle."
+    check_int(n_boot, "n_boot", 0, fn="evaluate_bundle"); check_int(n_bins, "n_bins", 1, fn="evaluate_bundle")
+    if b.task not in ("softmax", "sigmoid"):
+        raise ValueError(f"evaluate_bundle: {b.folder.name} is a {b.spec.get('kind', b.task)} bundle: only classifier bundles "
+                         "(softmax or sigmoid outputs) have labels to score")
+    multi = b.task == "sigmoid"
+    label_col = None if multi else (label_col or b.spec.get("label_col") or "label")
+    df = _labelled_set(data, list(b.names) if multi else [label_col], "a multi-label bundle")
+    if multi: _truth_matrix(df, b.names)  # bad truth refused before any film is read
     pred = b.predict(df[["path"]], bs=bs, progress=progress)
     df = df.drop_duplicates("path").set_index("path")
-    y = _truth(b, df.loc[pred["path"], label_col])
-    groups = None
-    if "patient_id" in df and df["patient_id"].notna().all(): groups = df.loc[pred["path"], "patient_id"].to_numpy()
-    pos = b.names[1]
-    p_cal, p_raw = pred[f"prob_{pos}"].to_numpy(), pred[f"raw_prob_{pos}"].to_numpy()
+    rows_df = df.loc[pred["path"]]
+    y = _truth_matrix(rows_df, b.names) if multi else _truth(b, rows_df[label_col])
+    groups = rows_df["patient_id"].to_numpy() if "patient_id" in df and df["patient_id"].notna().all() else None
+    p_cal = pred[[f"prob_{n}" for n in b.names]].to_numpy(float)
+    p_raw = pred[[f"raw_prob_{n}" for n in b.names]].to_numpy(float)
     kw = dict(n_boot=n_boot, seed=seed, groups=groups)
-    rows = []
-    rep = binary_report(y, p_cal, threshold=0.5, **kw)
-    rows.append(dict(metric="AUC", operating_point="", **rep.loc["auc"].to_dict()))
-    for name, op in b.operating_points.items():
-        r = binary_report(y, p_cal, threshold=op["threshold"], **kw)
-        for m, label in (("recall_tpr", "sensitivity"), ("tnr", "specificity"), ("accuracy", "accuracy")):
-            rows.append(dict(metric=label, operating_point=f"{name} (p >= {op['threshold']:.4g})", **r.loc[m].to_dict()))
-    for which, p in (("calibrated", p_cal), ("raw", p_raw)):
-        for label, fn in ((f"ECE ({n_bins} equal-width bins)", lambda t, s: expected_calibration_error(t, s, n_bins)), ("Brier score", brier_score)):
-            ci = bootstrap_ci(fn, y, p, **kw) if n_boot else None
-            rows.append(dict(metric=f"{label}, {which}", operating_point="", value=fn(y, p),
-                             ci_low=ci.low if ci else np.nan, ci_high=ci.high if ci else np.nan))
+    if multi: rows = _multilabel_rows(b, y, p_cal, p_raw, kw, n_bins)
+    elif len(b.names) == 2: rows = _binary_rows(b, y, p_cal[:, 1], p_raw[:, 1], kw, n_bins)
+    else: rows = _multiclass_rows(b, y, p_cal, kw)
     table = pd.DataFrame(rows)
-    table.attrs.update(n=len(y), n_pos=int(y.sum()), n_boot=n_boot, seed=seed, ci="by patient" if groups is not None else "by film",
-                       skipped=len(pred.attrs["skipped"]))
-    pred = pred.assign(truth=[b.names[k] for k in y], **({"patient_id": groups} if groups is not None else {}))
-    return Evaluation(table, pred, pred.attrs["skipped"], n_bins, dict(y=y, calibrated=p_cal, raw=p_raw, groups=groups))
+    if not multi and len(b.names) == 2: table = table.drop(columns="label")  # one label: the column would stay empty
+    table.attrs.update(n=len(y), n_pos=y.sum(0).astype(int).tolist() if multi else int((y == len(b.names) - 1).sum()),
+                       counts=_counts(b, y), n_boot=n_boot, seed=seed, ci="by patient" if groups is not None else "by film",
+                       skipped=len(pred.attrs["skipped"]), task="multi-label" if multi else ("binary" if len(b.names) == 2 else "multi-class"))
+    truth = {f"truth_{n}": y[:, k] for k, n in enumerate(b.names)} if multi else {"truth": [b.names[k] for k in y]}
+    pred = pred.assign(**truth, **({"patient_id": groups} if groups is not None else {}))
+    curves = dict(y=y, calibrated=p_cal, raw=p_raw, groups=groups)
+    if not multi and len(b.names) == 2: curves.update(calibrated=p_cal[:, 1], raw=p_raw[:, 1])
+    return Evaluation(table, pred, pred.attrs["skipped"], n_bins, curves)
 
 # %% ../../nbs/81_deploy.evaluate.ipynb #d258d085
 def _png(fig) -> str:
@@ -99,20 +173,30 @@ def _png(fig) -> str:
     buf = _io.BytesIO(); fig.savefig(buf, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
-def evaluation_html(ev: Evaluation, b: Bundle, data_name: str) -> str:
-    "A small self-contained HTML report: the table, the ROC curve and the reliability diagram."
+def _per_label_curves(ev: Evaluation, b: Bundle, which: str) -> dict:
+    "name -> (0/1 truth, probability) per label (multi-label) or class (one-vs-rest), for labels with both outcomes."
     c = ev.curves
-    roc = plot_roc({"calibrated": (c["y"], c["calibrated"])}, groups={"calibrated": c["groups"]} if c["groups"] is not None else None,
-                   n_boot=ev.table.attrs["n_boot"], seed=ev.table.attrs["seed"], title=f"ROC on {data_name}")
-    rel = plot_reliability({"calibrated": (c["y"], c["calibrated"]), "raw": (c["y"], c["raw"])}, n_bins=ev.n_bins,
-                           title=f"Reliability on {data_name}")
-    a = ev.table.attrs
+    y = c["y"] if c["y"].ndim == 2 else (c["y"][:, None] == np.arange(len(b.names))).astype(int)
+    return {n: (y[:, k], c[which][:, k]) for k, n in enumerate(b.names) if 0 < y[:, k].sum() < len(y)}
+
+def evaluation_html(ev: Evaluation, b: Bundle, data_name: str) -> str:
+    "A small self-contained HTML report: the table, the ROC curves and the reliability diagram (per label for multi-label bundles)."
+    c, a = ev.curves, ev.table.attrs
+    g = c["groups"]
+    if a.get("task") == "binary":
+        curves, rel = {"calibrated": (c["y"], c["calibrated"])}, {"calibrated": (c["y"], c["calibrated"]), "raw": (c["y"], c["raw"])}
+    else:
+        curves = _per_label_curves(ev, b, "calibrated")
+        rel = curves if a.get("task") == "multi-label" else {}
+    figs = [("ROC" + ("" if len(curves) == 1 else " per label, one-vs-rest" if a.get("task") == "multi-class" else " per label"),
+             plot_roc(curves, groups=None if g is None else {n: g for n in curves}, n_boot=a["n_boot"], seed=a["seed"], title=f"ROC on {data_name}"))]
+    if rel: figs.append(("Reliability", plot_reliability(rel, n_bins=ev.n_bins, title=f"Reliability on {data_name}")))
+    imgs = "\n".join(f'<h2>{h}</h2><img src="data:image/png;base64,{_png(f)}">' for h, f in figs)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>cxr_nb evaluation: {b.folder.name} on {data_name}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head><body>
 <h1>{b.folder.name} on {data_name}</h1>
-<p>{a['n']} films ({a['n_pos']} {b.names[1]}), {a['skipped']} skipped; 95% CIs from {a['n_boot']} bootstrap resamples {a['ci']}
+<p>{a['counts']}, {a['skipped']} skipped; 95% CIs from {a['n_boot']} bootstrap resamples {a['ci']}
 (seed {a['seed']}). Temperature {b.temperature:.4g} and operating points chosen on the bundle's validation images.</p>
 {ev.table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")}
-<h2>ROC</h2><img src="data:image/png;base64,{_png(roc)}">
-<h2>Reliability</h2><img src="data:image/png;base64,{_png(rel)}">
+{imgs}
 </body></html>"""
