@@ -216,7 +216,7 @@ def test_lung_region_bundle_matches_get_preds(tmp_path):
 def test_force_replaces_only_unchanged_own_outputs(trained, tmp_path, capsys):
     "--force replaces a file cxr-nb wrote (its hash in the folder's manifest), never one changed since or not its own."
     t = trained
-    film = t["frame"][t["frame"].split == "test"].source_path.iloc[0]
+    film = t["frame"][t["frame"].split == "test"].path.iloc[0]
     out = tmp_path / "results.csv"
     args = ["predict", str(t["folder"]), film, "--out", str(out), "--quiet"]
     assert main(args) == 0
@@ -229,7 +229,7 @@ def test_force_replaces_only_unchanged_own_outputs(trained, tmp_path, capsys):
     assert out.read_bytes() == first + b"# edited by hand\n"
     # evaluate: its own folder is replaced with --force; a table.csv it did not write is not, and nothing else is written
     test = t["frame"][t["frame"].split == "test"]
-    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
     ev = ["evaluate", str(t["folder"]), str(tmp_path / "test.csv"), "--n-boot", "0", "--quiet"]
     assert main(ev + ["--out", str(tmp_path / "ev")]) == 0
     assert main(ev + ["--out", str(tmp_path / "ev")]) == 2
@@ -260,7 +260,7 @@ def test_evaluate_multilabel_reproduces_get_preds(trained, tmp_path, capsys):
     with learn.no_bar():
         probs, _ = learn.get_preds(dl=learn.dls.test_dl(test))
     expected = per_class_auc(test[FINDINGS].to_numpy(), probs.numpy(), labels=FINDINGS).set_index("label").auc
-    test.assign(path=test.source_path).to_csv(tmp_path / "test.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "ev"
     capsys.readouterr()
     assert main(["evaluate", str(folder), str(tmp_path / "test.csv"), "--out", str(out), "--n-boot", "50", "--quiet"]) == 0
@@ -276,15 +276,15 @@ def test_evaluate_multilabel_reproduces_get_preds(trained, tmp_path, capsys):
     pred = pd.read_csv(out / "predictions.csv")
     assert pred[[f"truth_{n}" for n in FINDINGS]].to_numpy().tolist() == test[FINDINGS].to_numpy().tolist()
     # the label columns missing: refused, naming them, before any film is read or any file written
-    test.assign(path=test.source_path).drop(columns=["female", "severe"]).to_csv(tmp_path / "partial.csv", index=False)
+    test.drop(columns=["female", "severe"]).to_csv(tmp_path / "partial.csv", index=False)
     assert main(["evaluate", str(folder), str(tmp_path / "partial.csv"), "--out", str(tmp_path / "ev2"), "--quiet"]) == 2
     assert "['female', 'severe']" in capsys.readouterr().err
     assert not (tmp_path / "ev2").exists()
     b = load_bundle(folder)
     with pytest.raises(ValueError, match="column 'female' has 1 missing value"):
-        evaluate_bundle(b, test.assign(path=test.source_path, female=[np.nan] + test.female.tolist()[1:]), progress=False)
+        evaluate_bundle(b, test.assign(female=[np.nan] + test.female.tolist()[1:]), progress=False)
     with pytest.raises(ValueError, match=r"column 'severe' must hold only 0 and 1, found \[2\]"):
-        evaluate_bundle(b, test.assign(path=test.source_path, severe=2), progress=False)
+        evaluate_bundle(b, test.assign(severe=2), progress=False)
 
 
 def test_evaluate_multiclass_one_vs_rest(trained, tmp_path):
@@ -302,7 +302,7 @@ def test_evaluate_multiclass_one_vs_rest(trained, tmp_path):
         probs, _ = learn.get_preds(dl=learn.dls.test_dl(test))
     cal = apply_temperature(np.log(probs.numpy()), b.temperature)
     y = test.label.astype(int).to_numpy()
-    ev = evaluate_bundle(b, test.assign(path=test.source_path), n_boot=0, progress=False)
+    ev = evaluate_bundle(b, test, n_boot=0, progress=False)
     tab = ev.table.set_index(["label", "metric"]).value
     np.testing.assert_allclose([tab[(n, "AUC (one-vs-rest)")] for n in b.names], per_class_auc(y, cal).auc, atol=1e-6)
     np.testing.assert_allclose(tab[("", "accuracy (most probable class)")], (cal.argmax(1) == y).mean(), atol=1e-12)
