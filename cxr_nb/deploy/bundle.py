@@ -37,8 +37,7 @@ from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
 from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
 from ..classify.nets import OWN_ARCHS, cxr_vision_model
-from ..classify.learner import threshold_for_target
-from ..evaluate.calibration import (apply_temperature, brier_score, expected_calibration_error, fit_temperature)
+from ..evaluate.calibration import apply_temperature, calibrate_on_validation
 from ..evaluate.interpret import grad_cam
 from ..checks import check_int, read_table
 from ..data.datasets import load_dataset
@@ -216,44 +215,12 @@ def _valid_logits(learn) -> tuple:
         logits, targs = learn.get_preds(dl=learn.dls.valid, act=noop)
     return logits.float().numpy(), targs.numpy()
 
-def _operating_points(y: np.ndarray, p: np.ndarray, sensitivities, specificities) -> dict:
-    "name -> threshold and its validation sensitivity / specificity, on calibrated probabilities."
-    pts = {}
-    yb = y.astype(bool)
-    if yb.all() or not yb.any():
-        warnings.warn("save_bundle: the validation images hold one class only: no operating points beyond p >= 0.5")
-        return {"p0.5": dict(threshold=0.5, rule="probability >= 0.5")}
-    pred = p >= 0.5
-    pts["p0.5"] = dict(threshold=0.5, rule="probability >= 0.5", valid_sensitivity=float(pred[yb].mean()),
-                       valid_specificity=float((~pred[~yb]).mean()))
-    for s in sensitivities:
-        op = threshold_for_target(y, p, sensitivity=s)
-        pts[f"sens{s:g}"] = dict(threshold=op.threshold, rule=f"sensitivity >= {s:g} on validation",
-                                 valid_sensitivity=op.valid_sensitivity, valid_specificity=op.valid_specificity)
-    for s in specificities:
-        op = threshold_for_target(y, p, specificity=s)
-        pts[f"spec{s:g}"] = dict(threshold=op.threshold, rule=f"specificity >= {s:g} on validation",
-                                 valid_sensitivity=op.valid_sensitivity, valid_specificity=op.valid_specificity)
-    return pts
-
 def _calibration(learn, kind: str, n_labels: int, sensitivities, specificities) -> tuple:
     "Temperature, operating points and validation figures from the learner's validation images."
     z, t = _valid_logits(learn)
-    if kind == "softmax":
-        T = fit_temperature(z, t.astype(int), "softmax")
-        cal, raw = apply_temperature(z, T), apply_temperature(z, 1.)
-        ops = _operating_points(t == 1, cal[:, 1], sensitivities, specificities) if n_labels == 2 else {}
-        y_pos, p_cal, p_raw = (t == 1).astype(int), cal[:, -1], raw[:, -1]
-        valid = dict(n=len(t), nll_raw=float(-np.log(raw[np.arange(len(t)), t.astype(int)] + 1e-12).mean()),
-                     nll_calibrated=float(-np.log(cal[np.arange(len(t)), t.astype(int)] + 1e-12).mean()))
-        if n_labels == 2:
-            valid.update(ece_raw=expected_calibration_error(y_pos, p_raw), ece_calibrated=expected_calibration_error(y_pos, p_cal),
-                         brier_raw=brier_score(y_pos, p_raw), brier_calibrated=brier_score(y_pos, p_cal), ece_bins=10)
-        return T, ops, valid
-    T = fit_temperature(z, t.astype(int), "sigmoid")
-    cal = apply_temperature(z, T, "sigmoid")
-    ops = {str(k): _operating_points(t[:, k].astype(int), cal[:, k], sensitivities, specificities) for k in range(t.shape[1])}
-    return T, ops, dict(n=len(t))
+    task = "multilabel" if kind == "sigmoid" else "binary" if n_labels == 2 else "multiclass"
+    fit = calibrate_on_validation(t, z, task, sensitivities, specificities, one_class="warn", fn="save_bundle")
+    return fit.temperature, fit.points, fit.figures
 
 # %% ../../nbs/80_deploy.bundle.ipynb #d97cf15c
 def _target_kind(learn) -> str:

@@ -27,8 +27,8 @@ from ..data.dataloaders import anatomy_aug, classification_dls
 from ..data.preprocess import RandomBrightnessLevel, equalize_hist
 from ..data.splits import patient_split
 from ..seg.segmenter import TimeBudget
-from ..classify.learner import OperatingPoint, cxr_learner, threshold_for_target
-from ..evaluate.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from ..classify.learner import OperatingPoint, cxr_learner
+from ..evaluate.calibration import apply_temperature, calibrate_on_validation
 
 # %% ../../nbs/84_deploy.recipe.ipynb #51cbf333
 class HistEqualize(Transform):
@@ -88,11 +88,9 @@ def validation_operating_point(learn: Learner, # a trained learner of a binary s
     z, t = z.float().numpy(), t.numpy().astype(int)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"validation_operating_point: needs a binary softmax learner (2 outputs), got logits of shape {z.shape}")
-    T = fit_temperature(z, t, "softmax")
-    raw, cal = apply_temperature(z, 1.0)[:, positive], apply_temperature(z, T)[:, positive]
-    y = (t == positive).astype(int)
-    op = threshold_for_target(y, cal, sensitivity=sensitivity)
-    return ValidationFit(T, op, y, raw, cal, expected_calibration_error(y, raw, 10), expected_calibration_error(y, cal, 10))
+    fit = calibrate_on_validation(t, z, "binary", sensitivity=sensitivity, positive=positive, fn="validation_operating_point")
+    return ValidationFit(fit.temperature, fit.operating_point(f"sens{sensitivity:g}"), fit.targets, fit.probs_raw, fit.probs,
+                         fit.figures["ece_raw"], fit.figures["ece_calibrated"], fit.figures["ece_bins"])
 
 # %% ../../nbs/84_deploy.recipe.ipynb #ee8dd731
 @dataclass

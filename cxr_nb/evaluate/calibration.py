@@ -1,4 +1,4 @@
-"""Temperature scaling fitted on validation logits, and the reliability table, expected calibration error and Brier score that say whether a probability of 0.8 comes true 80% of the time.
+"""Temperature scaling fitted on validation logits, the thresholds chosen there for a target sensitivity or specificity (`calibrate_on_validation`, which bundles, the recipe and external validation share), and the reliability table, expected calibration error and Brier score that say whether a probability of 0.8 comes true 80% of the time.
 
 Docs: https://cxr-nb.github.io/cxr_nb/evaluate.calibration.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/evaluate.calibration.html.md"""
 
 # %% auto #0
 __all__ = ['temperature_nll', 'fit_temperature', 'apply_temperature', 'reliability_table', 'expected_calibration_error',
-           'brier_score']
+           'brier_score', 'operating_points', 'ValidationCalibration', 'calibrate_on_validation']
 
 # %% ../../nbs/53_evaluate.calibration.ipynb #e47cb2d8
 import numpy as np
@@ -95,3 +95,104 @@ def brier_score(y_true, prob) -> float:
     "Mean squared difference between the probability of the positive class and the 0/1 outcome."
     y, p = _binary_and_prob(y_true, prob, "brier_score")
     return float(np.mean((p - y) ** 2))
+
+# %% ../../nbs/53_evaluate.calibration.ipynb #51c2d1ae
+import numbers
+import warnings
+from dataclasses import dataclass
+
+from ..checks import check_choice, check_int
+from ..classify.learner import OperatingPoint, threshold_for_target
+
+def _targets(v) -> tuple:
+    "None, one target or several, as a tuple."
+    return () if v is None else (v,) if isinstance(v, numbers.Real) else tuple(v)
+
+def operating_points(y_valid, # 0/1 truth of the VALIDATION images
+                     p_valid, # their (calibrated) probabilities of the positive class
+                     sensitivity=None, # a target sensitivity, or several
+                     specificity=None, # a target specificity, or several
+                     one_class: str = "raise", # validation of one class only: "raise" (threshold_for_target's error) or "warn" (then only p0.5)
+                     fn: str = "operating_points", # the caller, named in the warning
+                    ) -> dict:
+    "name -> threshold, rule and validation sensitivity / specificity: `p0.5`, then `sens<s>` and `spec<s>` for each target."
+    check_choice(one_class, "one_class", ("raise", "warn"), fn)
+    yb, p = np.asarray(y_valid).astype(bool), np.asarray(p_valid, dtype=float)
+    if yb.all() or not yb.any():
+        if one_class == "raise": threshold_for_target(yb, p, sensitivity=1.0)  # raises: it needs both classes
+        warnings.warn(f"{fn}: the validation images hold one class only: no operating points beyond p >= 0.5")
+        return {"p0.5": dict(threshold=0.5, rule="probability >= 0.5")}
+    pred = p >= 0.5
+    pts = {"p0.5": dict(threshold=0.5, rule="probability >= 0.5", valid_sensitivity=float(pred[yb].mean()),
+                        valid_specificity=float((~pred[~yb]).mean()))}
+    for which, targets in (("sensitivity", _targets(sensitivity)), ("specificity", _targets(specificity))):
+        for s in targets:
+            op = threshold_for_target(y_valid, p, **{which: s})
+            pts[f"{which[:4]}{s:g}"] = dict(threshold=op.threshold, rule=f"{which} >= {s:g} on validation",
+                                           valid_sensitivity=op.valid_sensitivity, valid_specificity=op.valid_specificity)
+    return pts
+
+@dataclass
+class ValidationCalibration:
+    "A temperature and thresholds fixed on validation, the validation figures they come from, and their application to other logits."
+    kind: str  # "binary", "multiclass" or "multilabel"
+    activation: str  # "softmax" or "sigmoid"
+    temperature: float  # one for all outputs
+    points: dict  # binary: `operating_points`; multilabel: label index (str) -> its `operating_points`; multiclass: {}
+    targets: np.ndarray  # binary: 0/1 (1: positive); multiclass: class indices; multilabel: (N, L) 0/1
+    probs_raw: np.ndarray  # binary: P(positive) before the temperature; otherwise the (N, C) probabilities
+    probs: np.ndarray  # the same after the temperature
+    figures: dict  # n; softmax: NLL before / after; binary: ECE (`ece_bins` bins) and Brier before / after
+    positive: int = 1  # binary with two softmax outputs: the positive one
+
+    def probabilities(self, logits, # logits of any set, shaped as the validation ones
+                      calibrated: bool = True, # divide them by the temperature
+                     ) -> np.ndarray:
+        "Probabilities of other logits (binary: P(positive)), with the validation temperature."
+        p = apply_temperature(logits, self.temperature if calibrated else 1.0, self.activation)
+        return p[:, self.positive] if self.kind == "binary" and self.activation == "softmax" else p
+
+    def operating_point(self, name: str, # a key of `points`, e.g. "sens0.95"
+                        label: int | None = None, # multilabel: the label's index
+                       ) -> OperatingPoint:
+        "One of the points (of one label when multi-label) as an `OperatingPoint`."
+        pts = self.points if label is None else self.points[str(label)]
+        if "valid_sensitivity" not in pts.get(name, {}): raise KeyError(f"operating_point: no point {name!r} with validation figures; there are {list(pts)}")
+        d = pts[name]
+        return OperatingPoint(d["threshold"], d["valid_sensitivity"], d["valid_specificity"])
+
+def calibrate_on_validation(y_valid, # (N,) class indices (binary: 0/1), or (N, L) 0/1 (multilabel), of the VALIDATION images
+                            logits_valid, # their logits: (N, 2) or (N,) (binary), (N, C) (multiclass), (N, L) (multilabel)
+                            kind: str = "binary", # "binary", "multiclass" (softmax, no threshold) or "multilabel" (sigmoid)
+                            sensitivity=None, # a target sensitivity of the thresholds, or several
+                            specificity=None, # a target specificity, or several
+                            positive: int = 1, # binary with two outputs: the positive one
+                            one_class: str = "raise", # a label of one class on validation: "raise" or "warn" (see `operating_points`)
+                            n_bins: int = 10, # equal-width bins of the ECE
+                            fn: str = "calibrate_on_validation", # the caller, named in errors and warnings
+                           ) -> ValidationCalibration:
+    "Fit one temperature on validation logits, then choose each label's thresholds on the calibrated validation probabilities."
+    check_choice(kind, "kind", ("binary", "multiclass", "multilabel"), fn)
+    check_int(positive, "positive", 0, 1, fn=fn)
+    z, y = np.asarray(logits_valid, dtype=np.float64), np.asarray(y_valid)
+    act = "sigmoid" if kind == "multilabel" or (kind == "binary" and z.ndim == 1) else "softmax"
+    if kind == "binary" and act == "softmax" and (z.ndim != 2 or z.shape[1] != 2):
+        raise ValueError(f"{fn}: binary logits must be (N,) or (N, 2), got shape {z.shape}")
+    if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+        raise ValueError(f"{fn}: y_valid must be class indices or 0/1, got non-integer values")
+    y = y.astype(int)
+    T = fit_temperature(z, y, act)
+    raw, cal = apply_temperature(z, 1.0, act), apply_temperature(z, T, act)
+    figures = dict(n=len(y))
+    if act == "softmax":
+        i = np.arange(len(y))
+        figures.update(nll_raw=float(-np.log(raw[i, y] + 1e-12).mean()), nll_calibrated=float(-np.log(cal[i, y] + 1e-12).mean()))
+    if kind == "binary":
+        if act == "softmax": y, raw, cal = (y == positive).astype(int), raw[:, positive], cal[:, positive]
+        figures.update(ece_raw=expected_calibration_error(y, raw, n_bins), ece_calibrated=expected_calibration_error(y, cal, n_bins),
+                       brier_raw=brier_score(y, raw), brier_calibrated=brier_score(y, cal), ece_bins=n_bins)
+        points = operating_points(y, cal, sensitivity, specificity, one_class, fn)
+    elif kind == "multilabel":
+        points = {str(k): operating_points(y[:, k], cal[:, k], sensitivity, specificity, one_class, fn) for k in range(y.shape[1])}
+    else: points = {}
+    return ValidationCalibration(kind, act, T, points, y, raw, cal, figures, positive)

@@ -16,8 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..checks import check_binary, check_int, check_number, check_same_length, check_scores
-from ..classify.learner import threshold_for_target
-from .calibration import apply_temperature, brier_score, expected_calibration_error, fit_temperature
+from .calibration import brier_score, calibrate_on_validation, expected_calibration_error
 from .metrics import BootstrapCI, bootstrap_ci, recall, roc_auc, tnr
 from .plots import plot_reliability
 
@@ -91,6 +90,7 @@ def external_validation(valid, # (y, prob) of the VALIDATION images: 0/1 truth a
     "Score one model on held-out and external sets with the temperature and threshold fixed on validation, with bootstrap CIs."
     fn = "external_validation"
     if specificity is not None: sensitivity = None  # a specificity target replaces the default sensitivity one
+    if sensitivity is None and specificity is None: raise ValueError(f"{fn}: give exactly one of `sensitivity` or `specificity`")
     for v, n in ((sensitivity, "sensitivity"), (specificity, "specificity")):
         if v is not None: check_number(v, n, 0, 1, fn, low_open=True)
     check_int(n_bins, "n_bins", 2, fn=fn); check_int(n_boot, "n_boot", 0, fn=fn)
@@ -102,11 +102,10 @@ def external_validation(valid, # (y, prob) of the VALIDATION images: 0/1 truth a
         if name == "validation": raise ValueError(f"{fn}: 'validation' is the name of `valid`; call the other sets something else")
         scored[str(name)] = _scored_set(v, str(name))
     yv, pv, _ = scored["validation"]
-    T = fit_temperature(_logit(pv), yv, "sigmoid")
-    calibrate = lambda p: apply_temperature(_logit(p), T, "sigmoid")  # noqa: E731
-    op = threshold_for_target(yv, calibrate(pv), sensitivity=sensitivity, specificity=specificity)
-    thr = op.threshold
-    rule = f"sensitivity >= {sensitivity:g} on validation" if sensitivity is not None else f"specificity >= {specificity:g} on validation"
+    fit = calibrate_on_validation(yv, _logit(pv), "binary", sensitivity=sensitivity, specificity=specificity, fn=fn)
+    T, calibrate = fit.temperature, lambda p: fit.probabilities(_logit(p))  # noqa: E731
+    point = fit.points[f"sens{sensitivity:g}" if sensitivity is not None else f"spec{specificity:g}"]
+    thr, rule = point["threshold"], point["rule"]
     at = lambda m: (lambda y, p: m(y, (p >= thr).astype(int)))  # noqa: E731
     metrics = {"AUC": (roc_auc, "cal"), "sensitivity": (at(recall), "cal"), "specificity": (at(tnr), "cal"),
                f"ECE before T ({n_bins} bins)": (lambda y, p: expected_calibration_error(y, p, n_bins), "raw"),
