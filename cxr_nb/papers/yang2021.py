@@ -97,9 +97,11 @@ def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
                    loss_func, # e.g. `AlphaFocalLossFlat(alpha, gamma)`
                    levels: pd.DataFrame | None = None, # brightness="expand": every training image at its 8 levels, by row
                    folds: list | None = None, # the folds to hold out (default: all)
+                   pretrained: bool | str | None = None, # ImageNet weights: None takes the run's `pretrained`; False: random init (an ablation arm)
                   ) -> ExperimentResult:
     "Cross-validate the run's classifier on `frame` (column `target`) with `loss_func`, one model per fold."
     P = run.params
+    pretrained = P["pretrained"] if pretrained is None else pretrained
     vocab = sorted(frame[target].unique().tolist())
     def build(train_df, valid_df, seed):
         if levels is not None: train_df = levels.loc[train_df.index]  # all 8 levels of each training image
@@ -107,7 +109,7 @@ def cross_validate(run, # from `start_run`: its `params`, `workers` and `device`
                                  valid_fold=int(valid_df.fold.iloc[0]), aug=False, img_cls=PILCachedCXR,
                                  num_workers=run.workers, seed=seed, vocab=vocab, device=run.device)
         if P["brightness"] == "random": dls.add_tfms([RandomBrightnessLevel(n=8)], "after_batch")  # training only
-        learn = cxr_learner(dls, P["arch"], n_in=1, pretrained=P["pretrained"], loss_func=loss_func,
+        learn = cxr_learner(dls, P["arch"], n_in=1, pretrained=pretrained, loss_func=loss_func,
                             metrics=fastai_accuracy, opt_func=Adam, wd=0.0)
         learn.unfreeze()  # fine-tune the whole network
         learn.recorder.train_metrics = True
