@@ -349,3 +349,87 @@ def test_segmenter_bundle_predict(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(folder), str(tmp_path / "films"), "--out", str(tmp_path / "ev"), "--quiet"]) == 2
     assert "segmenter bundle" in capsys.readouterr().err
+
+
+def test_cxrirnet_bundle_matches_get_preds(tmp_path):
+    "A tiny CXR-IRNet (film + the segmenter's lung mask, three labels, equalised): its bundle's probabilities are get_preds' to 1e-5."
+    from scipy.special import expit, logit
+    from cxr_nb.seg.lung_region import cache_masks
+    from cxr_nb.deploy.prepare import prepare_mask
+    from cxr_nb.papers.fang2021 import cxrirnet_learner
+    from cxr_nb.classify.runners import predict_rows
+    df = patient_split(_films(tmp_path / "films", 40, seed=2), valid_pct=0.25, test_pct=0.25, seed=0, stratify="binary")
+    labels = ["pneumoconiosis", "female", "severe"]
+    df = df.assign(pneumoconiosis=df.pneumoconiosis.astype(int), female=(df.sex == "F").astype(int),
+                   severe=(df.category.astype(int) >= 2).astype(int))
+    seg, _ = train_segmenter(df[df.split == "train"], structures=("left_lung", "right_lung"), size=SIZE, epochs=3, bs=4, lr=1e-2,
+                             progress=False, seed=0, width=4, depth=2)
+    masked = cache_masks(seg, df, tmp_path / "cache", bs=8, progress=False, replace=True)  # the U-Net's masks, not the truth
+    cached = use_cached(cache_images(masked, tmp_path / "cache" / "images", size=SIZE, equalize="hist", progress=False,
+                                     workers=1, verbose=False))
+    train, valid, test = (cached[cached.split == s] for s in ("train", "valid", "test"))
+    set_seed(0, reproducible=True)
+    learn = cxrirnet_learner(train, valid, 0, labels=labels, structures=seg.structures, size=SIZE, bs=8, backbone="small_cnn",
+                             backbone_kw=dict(widths=(4, 8)), pretrained=False, activation="sigmoid", mask_pooling="fractional",
+                             wd=1e-4, attention="released_code", feature_weighting=True)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    with pytest.raises(ValueError, match="reads a mask beside the image"):
+        save_bundle(tmp_path / "no_seg", learn, frame=cached)
+    folder = save_bundle(tmp_path / "irnet", learn, frame=cached, segmenter=seg)
+    b = load_bundle(folder)
+    spec = b.spec
+    assert spec["architecture"]["arch"] == "cxrirnet" and spec["architecture"]["model_kwargs"]["backbone_kwargs"] == {"widths": [4, 8]}
+    assert spec["mask_input"] == dict(structures=["left_lung", "right_lung"], size=[SIZE, SIZE], resize_method="pad", pad_mode="zeros")
+    assert spec["preprocessing"]["equalize"] == "hist" and spec["preprocessing"]["channels"] == 3
+    assert spec["preprocessing"]["normalize"]["mean"] == pytest.approx([0.485, 0.456, 0.406], abs=1e-6)
+    assert spec["names"] == labels and len(spec["calibration"]["per_label_temperature"]) == 3
+    assert sorted(spec["operating_points"]) == ["0", "1", "2"] and sorted((tmp_path / "irnet").iterdir()) == sorted(
+        folder / f for f in ("bundle.json", "segmenter.pt", "weights.pt"))
+    # the mask the bundle feeds is the DataLoaders' own, pixel for pixel
+    v0 = valid.iloc[0]
+    dl_mask = learn.dls.valid.one_batch()[1][0].cpu().numpy()  # after the DataLoaders' Resize and IntToFloatTensor
+    assert learn.dls.valid_ds.items.iloc[0].path == v0.path
+    np.testing.assert_array_equal(prepare_mask(seg.segment([v0.path], progress=False)[0], b.mask_input), dl_mask)
+    probs, _ = predict_rows(learn, test)
+    pred = b.predict(test.path.tolist(), progress=False)
+    assert pred.path.tolist() == test.path.tolist()
+    np.testing.assert_allclose(pred[[f"raw_prob_{n}" for n in labels]].to_numpy(), probs, atol=1e-5)
+    np.testing.assert_allclose(pred[[f"prob_{n}" for n in labels]].to_numpy(), expit(logit(probs) / b.temperatures), atol=1e-5)
+    for k, n in enumerate(labels):
+        th = b.operating_points[str(k)]["p0.5"]["threshold"]
+        assert pred[f"decision_{n}_p0.5"].tolist() == (pred[f"prob_{n}"] >= th).astype(int).tolist()
+    with pytest.raises(ValueError, match="Grad-CAM of a model that also reads a mask"):
+        b.predict(test.path.tolist()[:2], progress=False, overlays=tmp_path / "ov")
+
+
+def test_chang_segmenter_bundle_boxes(tmp_path, capsys):
+    "Chang's opacity U-Net as a segmenter bundle with its box rule: `cxr-nb predict` gives the boxes `score_cases` drew."
+    from cxr_nb.phantom.layouts import write_rsna_layout
+    from cxr_nb.data.files import write_box_masks
+    from cxr_nb.data.dataloaders import seg_arrays
+    from cxr_nb.io import read_cxr
+    from cxr_nb.papers.chang2022 import area_at, score_cases
+    from cxr_nb.deploy.segmentation import box_min_area
+    df = load_dataset(write_rsna_layout(tmp_path / "rsna", n=24, seed=3, size=96, positive_frac=0.5))
+    df["label"] = df["label"].astype(int)
+    df = write_box_masks(df, tmp_path / "box_masks", structure="opacity")
+    train, test = df.iloc[:18], df.iloc[18:].reset_index(drop=True)
+    seg, _ = train_segmenter(None, structures=("opacity",), size=SIZE, steps=40, bs=6, lr=5e-3, seed=0, progress=False,
+                             arrays=seg_arrays(train, ("opacity",), size=SIZE, progress=False), aug=[], schedule="constant", wd=0.,
+                             width=4, depth=2, stride=1)
+    min_area = 20
+    folder = save_bundle(tmp_path / "chang_bundle", seg, boxes=dict(min_area=min_area))
+    films = tmp_path / "films"
+    films.mkdir()
+    for p in test.path: shutil.copy(p, films / Path(p).name)
+    out = tmp_path / "boxes.csv"
+    assert main(["predict", str(folder), str(films), "--out", str(out), "--quiet"]) == 0
+    res = pd.read_csv(out, keep_default_na=False).set_index("path")
+    cases = score_cases(seg, [read_cxr(p)[0] for p in test.path], test, min_area)
+    for p, c in zip(test.path, cases.itertuples()):
+        r = res.loc[str((films / Path(p).name).resolve())]
+        assert r.boxes_opacity == ";".join(" ".join(map(str, b)) for b in c.pred_boxes)
+        assert r.n_boxes_opacity == c.n_pred_boxes and r.positive_opacity == int(c.n_pred_boxes > 0) == c.pred
+        assert r.area_px_opacity >= 0 and r.height == 96
+    assert all(box_min_area(s, min_area) == area_at(np.zeros(s), min_area) for s in [(96, 96), (1024, 1024), (60, 80), (8, 8)])

@@ -342,7 +342,8 @@ class CXRIRNet(nn.Module):
         self.weighting = MaskWeighting(mask_pooling) if feature_weighting else None
         self.classifier = nn.Linear(n_feat, n_out)
         self.settings = dict(attention=attention or None, feature_weighting=self.feature_weighting, activation=activation,
-                             mask_pooling=mask_pooling, backbone=backbone if isinstance(backbone, str) else type(backbone).__name__)
+                             mask_pooling=mask_pooling, backbone=backbone if isinstance(backbone, str) else type(backbone).__name__,
+                             backbone_kwargs=dict(backbone_kwargs or {}))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.attention(image) if self.attention is not None else image

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import inspect
 import io as _io
 import json
 import os
 import tempfile
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -29,24 +27,23 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 
-import cxr_nb.classify.learner as _classify
 from ..io import atomic_write
 from ..pretrained import file_sha256
 from ..io import CXRReadError, read_cxr
 from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
-from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
-from ..classify.nets import OWN_ARCHS, cxr_vision_model
-from ..evaluate.calibration import apply_temperature, calibrate_on_validation
+from ..classify.nets import CXRIRNet
+from ..evaluate.calibration import apply_temperature, calibrate_on_validation, fit_temperature, operating_points
 from ..evaluate.interpret import grad_cam
 from ..checks import check_int, read_table
 from ..data.datasets import load_dataset
 from ..papers.kit import DataChoice, Run, data_fingerprint, resolve_device
+from .prepare import (VERSIONED_PACKAGES, build_model, cxrirnet_kwargs, mask_input_of, package_versions,
+                                   prepare_film, prepare_mask, preprocessing_defaults, preprocessing_of)
 
 # %% auto #0
-__all__ = ['MANIFEST', 'FORMAT', 'VERSIONED_PACKAGES', 'claim_outputs', 'write_output', 'preprocessing_defaults',
-           'preprocessing_of', 'prepare_film', 'package_versions', 'build_model', 'save_bundle', 'Bundle',
-           'load_bundle', 'collect_films', 'overlay_name']
+__all__ = ['MANIFEST', 'FORMAT', 'claim_outputs', 'write_output', 'save_bundle', 'Bundle', 'load_bundle', 'collect_films',
+           'overlay_name']
 
 # %% ../../nbs/80_deploy.bundle.ipynb #e90b5500
 MANIFEST = ".cxr_nb-written.json"
@@ -92,18 +89,8 @@ def write_output(path, # the output file (its folder is created)
     _atomic_write(path.parent / MANIFEST, json.dumps(m, indent=1, sort_keys=True).encode())
     return path
 
-# %% ../../nbs/80_deploy.bundle.ipynb #21ad844c
-def _default(fn, name: str):
-    return inspect.signature(fn).parameters[name].default
-
-def preprocessing_defaults() -> dict:
-    "This version's preprocessing defaults, read from the signatures of the functions that apply them."
-    size = _default(cache_images, "size")
-    return dict(apply_voi=_default(read_cxr, "apply_voi"), no_window=_default(read_cxr, "no_window"),
-                lung_region=None, lung_margin=_default(cache_lung_regions, "margin"),
-                window=_default(cache_images, "window"), equalize=_default(cache_images, "equalize"),
-                clip_limit=_default(cache_images, "clip_limit"), size=[size, size] if isinstance(size, int) else size,
-                storage=_default(cache_images, "dtype"), channels=1, normalize=None)
+# %% ../../nbs/80_deploy.bundle.ipynb #a0011f65
+FORMAT = "cxr_nb.deploy.bundle/1"
 
 def _jsonable(v):
     if isinstance(v, pd.DataFrame): v = v.reset_index().to_dict(orient="records") if v.index.name else v.to_dict(orient="records")
@@ -115,97 +102,6 @@ def _jsonable(v):
     if isinstance(v, (Path, torch.device)): return str(v)
     if isinstance(v, float) and v != v: return None
     return v
-
-# %% ../../nbs/80_deploy.bundle.ipynb #399501e8
-_KNOWN_TFMS = ("ToTensor", "IntToFloatTensor", "Normalize", "Resize", "noop")
-
-def _check_tfms(learn, size) -> tuple:
-    "Channels and Normalize stats of the learner's DataLoaders; an error for a transform a bundle cannot replay."
-    from fastai.vision.augment import RandTransform, Resize
-    from fastai.data.transforms import Normalize
-    mean = std = None
-    for where in ("after_item", "after_batch"):
-        for t in getattr(learn.dls, where).fs:
-            if isinstance(t, RandTransform) and getattr(t, "split_idx", None) == 0: continue  # training only
-            name = type(t).__name__
-            if isinstance(t, Normalize):
-                mean, std = t.mean.flatten().tolist(), t.std.flatten().tolist()
-            elif isinstance(t, Resize):
-                if list(t.size) != list(size):
-                    raise ValueError(f"save_bundle: the DataLoaders resize to {tuple(t.size)} but the cached arrays are "
-                                     f"{tuple(size)}: cache the images at the network's size")
-            elif name not in _KNOWN_TFMS:
-                raise ValueError(f"save_bundle: the DataLoaders apply {name} to validation images, which a bundle "
-                                 f"cannot replay (it knows {_KNOWN_TFMS} and training-only augmentation)")
-    x = learn.dls.valid_ds[0][0]
-    channels = len(x.getbands()) if hasattr(x, "getbands") else int(x.shape[0])
-    return channels, (None if mean is None else dict(mean=mean, std=std))
-
-def preprocessing_of(frame: pd.DataFrame, # the training frame from `cache_images` / `cache_lung_regions` (after `use_cached`)
-                     learn=None, # the trained Learner (channels, normalisation)
-                     lung_region: str | None = None, # "crop" or "zero" when the frame holds lung regions
-                     lung_margin: float | None = None, # the margin given to `cache_lung_regions`
-                    ) -> dict:
-    "The complete preprocessing of a model trained on `frame`'s cached arrays, as a bundle stores it."
-    s = frame.attrs.get("cache_settings") if isinstance(frame, pd.DataFrame) else None
-    if not s:
-        raise ValueError("preprocessing_of: the frame carries no cache_settings: pass the frame cache_images or "
-                         "cache_lung_regions returned (use_cached keeps them), or give preprocessing= explicitly")
-    if lung_region not in (None, "crop", "zero"): raise ValueError(f"lung_region must be None, 'crop' or 'zero', got {lung_region!r}")
-    d = preprocessing_defaults()
-    pp = dict(d, apply_voi=bool(s["apply_voi"]) if lung_region is None else d["apply_voi"], window=s["window"],
-              equalize=s["equalize"], clip_limit=float(s["clip_limit"]), size=s["size"], storage=s["dtype"],
-              lung_region=lung_region, lung_margin=float(d["lung_margin"] if lung_margin is None else lung_margin))
-    if s["size"] is None: raise ValueError("preprocessing_of: the arrays were cached at their own size (size=None); a bundle needs one input size")
-    if learn is not None: pp["channels"], pp["normalize"] = _check_tfms(learn, s["size"])
-    return pp
-
-# %% ../../nbs/80_deploy.bundle.ipynb #da1f916d
-def _as_16bit_png(img: np.ndarray) -> np.ndarray:
-    "What `cache_lung_regions` stores (a 16-bit PNG) and `read_cxr` reads back."
-    return np.rint(np.clip(img, 0, 1) * 65535).astype(np.uint16).astype(np.float32) / 65535.0
-
-def _as_8bit(img: np.ndarray, storage: str) -> np.ndarray:
-    "The 8-bit image `PILCachedCXR` makes of a cached array (uint8 as stored; other storage rounded to 8 bits)."
-    if storage == "uint8": return img
-    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8).astype(np.float32) / 255
-
-def prepare_film(img: np.ndarray, # the film as `read_cxr` gives it
-                 pp: dict, # the preprocessing settings (a bundle's `preprocessing`)
-                 lungs: np.ndarray | None = None, # the segmenter's lung mask at the film's size (lung-region bundles)
-                ) -> tuple[np.ndarray, dict]:
-    "The (H, W) float32 image the network sees (before normalisation) and what was measured (lung box)."
-    info = {}
-    if pp["lung_region"] is not None:
-        if lungs is None or not lungs.any(): raise ValueError("no lung found")
-        img = _as_16bit_png(lung_region(img, lungs, pp["lung_region"], pp["lung_margin"]))
-        info["lung_box"] = lung_bbox(lungs, pp["lung_margin"] if pp["lung_region"] == "crop" else 0.)
-    x, _ = prepare_array(img, pp["size"], pp["window"], pp["equalize"], pp["clip_limit"], dtype=pp["storage"])
-    return _as_8bit(x, pp["storage"]), info
-
-# %% ../../nbs/80_deploy.bundle.ipynb #a0011f65
-FORMAT = "cxr_nb.deploy.bundle/1"
-VERSIONED_PACKAGES = ("cxr_nb", "torch", "torchvision", "fastai", "numpy", "opencv-python-headless", "pillow", "pydicom",
-                      "scikit-image", "scikit-learn")
-"The packages whose versions shape a bundle's predictions (recorded in it and compared when it is loaded)."
-
-def package_versions(names: Sequence[str] = VERSIONED_PACKAGES, # distribution names
-                    ) -> dict:
-    "Installed versions of `names` (None for one that is absent); `cxr_nb`'s from the source tree, even when the installed metadata is older."
-    out = {}
-    for name in names:
-        try: out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError: out[name] = None
-    if "cxr_nb" in out:
-        import cxr_nb
-        out["cxr_nb"] = cxr_nb.__version__
-    return out
-
-def build_model(architecture: dict) -> torch.nn.Module:
-    "A fresh (untrained) model from a bundle's `architecture`: `cxr_learner`'s own archs or a torchvision name."
-    arch, kw = architecture["arch"], dict(architecture.get("model_kwargs") or {})
-    if arch in OWN_ARCHS: return getattr(_classify, arch)(n_in=architecture["n_in"], n_out=architecture["n_out"], **kw)
-    return cxr_vision_model(arch, n_out=architecture["n_out"], n_in=architecture["n_in"], pretrained=False, **kw)
 
 # %% ../../nbs/80_deploy.bundle.ipynb #d481abe2
 def _valid_logits(learn) -> tuple:
@@ -220,12 +116,19 @@ def _calibration(learn, kind: str, n_labels: int, sensitivities, specificities) 
     z, t = _valid_logits(learn)
     task = "multilabel" if kind == "sigmoid" else "binary" if n_labels == 2 else "multiclass"
     fit = calibrate_on_validation(t, z, task, sensitivities, specificities, one_class="warn", fn="save_bundle")
-    return fit.temperature, fit.points, fit.figures
+    if kind == "softmax": return fit.temperature, fit.points, fit.figures
+    # multi-label: one temperature per label, the shared one for a label of one class on validation
+    Ts = [fit_temperature(z[:, k], t[:, k].astype(int), "sigmoid") if 0 < t[:, k].sum() < len(t) else fit.temperature
+          for k in range(t.shape[1])]
+    cal = apply_temperature(z, np.asarray(Ts), "sigmoid")
+    ops = {str(k): operating_points(t[:, k].astype(int), cal[:, k], sensitivities, specificities, "warn", "save_bundle")
+           for k in range(t.shape[1])}
+    return fit.temperature, ops, dict(fit.figures, positives=[int(v) for v in t.sum(0)], per_label_temperature=Ts)
 
 # %% ../../nbs/80_deploy.bundle.ipynb #d97cf15c
 def _target_kind(learn) -> str:
     from fastai.torch_core import TensorMultiCategory
-    return "sigmoid" if isinstance(learn.dls.valid_ds[0][1], TensorMultiCategory) else "softmax"
+    return "sigmoid" if isinstance(learn.dls.valid_ds[0][-1], TensorMultiCategory) else "softmax"  # the target is last
 
 def _provenance(run, data, frame, metrics) -> dict:
     out = dict(seed=None, params=None, paper=None, data=None, metrics=_jsonable(dict(metrics or {})))
@@ -256,14 +159,25 @@ def _new_bundle_folder(path, overwrite: bool) -> Path:
     return path
 
 # %% ../../nbs/80_deploy.bundle.ipynb #10f9cb09
-def _save_segmenter_bundle(path, segmenter: Segmenter, run, data, metrics, overwrite: bool) -> Path:
-    "A segmenter's bundle: its file (weights, structures, input size and intensity recipe), hashed, with provenance."
+def _box_rule(boxes: dict | None, segmenter: Segmenter) -> dict | None:
+    "A segmenter bundle's box rule, checked: the smallest region that makes a box (pixels at `reference_size`) and the pixel threshold."
+    if boxes is None: return None
+    rule = {**dict(min_area=1, reference_size=256, threshold=None), **boxes}
+    if set(rule) != {"min_area", "reference_size", "threshold"}: raise ValueError(f"save_bundle: boxes= takes min_area, reference_size, threshold; got {sorted(boxes)}")
+    check_int(rule["min_area"], "boxes['min_area']", 1, fn="save_bundle"); check_int(rule["reference_size"], "boxes['reference_size']", 1, fn="save_bundle")
+    if rule["threshold"] is not None and (len(segmenter.structures) != 1 or not 0 < rule["threshold"] < 1):
+        raise ValueError(f"save_bundle: boxes['threshold'] must be in (0, 1), for a one-structure segmenter; got {rule['threshold']!r}")
+    return rule
+
+def _save_segmenter_bundle(path, segmenter: Segmenter, run, data, metrics, overwrite: bool, boxes: dict | None = None) -> Path:
+    "A segmenter's bundle: its file (weights, structures, input size and intensity recipe), hashed, with provenance (and a box rule)."
+    rule = _box_rule(boxes, segmenter)
     folder = _new_bundle_folder(path, overwrite)
     segmenter.save(folder / "segmenter.pt", overwrite=True)  # atomic itself (io.atomic_write)
     rec = dict(file="segmenter.pt", sha256=file_sha256(folder / "segmenter.pt"), structures=segmenter.structures,
                size=segmenter.size, arch=segmenter.arch)
     spec = dict(format=FORMAT, kind="segmenter", task="segmentation", labels=segmenter.structures, names=segmenter.structures, segmenter=rec,
-                preprocessing=_jsonable(dict(size=segmenter.size, normalisation=segmenter.normalisation)),
+                preprocessing=_jsonable(dict(size=segmenter.size, normalisation=segmenter.normalisation)), boxes=rule,
                 provenance=_provenance(run, data, None, metrics), versions=package_versions(),
                 written=_dt.datetime.now().isoformat(timespec="seconds"))
     _atomic_write(folder / "bundle.json", json.dumps(spec, indent=1).encode())
@@ -278,7 +192,8 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
                 names: Sequence[str] | None = None, # display names of the labels (default: the vocab as text)
                 label_col: str | None = None, # the frame's target column (what `evaluate` looks for)
                 preprocessing: dict | None = None, # settings that override or replace what `frame` tells
-                segmenter: Segmenter | None = None, # the lung segmenter, for a model trained on lung regions
+                segmenter: Segmenter | None = None, # the lung segmenter of a lung-region model, or the lung+heart one of a mask-taking model (CXR-IRNet)
+                mask_structures: Sequence[str] | None = None, # a mask-taking model: the segmenter's structures merged into its mask (default: all)
                 lung_region: str | None = None, # "crop" or "zero", as given to `cache_lung_regions`
                 lung_margin: float | None = None, # the margin given to `cache_lung_regions`
                 sensitivities: Sequence[float] = (0.9,), # operating points: target sensitivities on validation
@@ -287,18 +202,28 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
                 data=None, # the data the model was trained on: a `DataChoice` or a folder (fingerprinted)
                 metrics: dict | None = None, # anything else measured, e.g. held-out AUC
                 overwrite: bool = False, # replace an older bundle in `path`
+                boxes: dict | None = None, # a Segmenter's box rule: dict(min_area=pixels at reference_size=256, threshold=None)
                ) -> Path:
     "Write a model bundle: weights, architecture, complete preprocessing, labels, temperature, operating points, provenance."
     if isinstance(learn, Segmenter):
         given = dict(arch=arch, frame=frame, model_kwargs=model_kwargs, names=names, label_col=label_col, preprocessing=preprocessing,
-                     segmenter=segmenter, lung_region=lung_region, lung_margin=lung_margin)
+                     segmenter=segmenter, lung_region=lung_region, lung_margin=lung_margin, mask_structures=mask_structures)
         if any(v is not None for v in given.values()):
             raise ValueError(f"save_bundle: {[k for k, v in given.items() if v is not None]} describe a classifier; a Segmenter's "
                              "bundle carries its own settings (structures, size, intensity recipe): pass only run=, data=, metrics=")
-        return _save_segmenter_bundle(path, learn, run, data, metrics, overwrite)
+        return _save_segmenter_bundle(path, learn, run, data, metrics, overwrite, boxes)
+    if boxes is not None: raise ValueError("save_bundle: boxes= is a Segmenter's box rule; a classifier has none")
+    if arch is None and isinstance(learn.model, CXRIRNet):
+        arch, model_kwargs = "cxrirnet", cxrirnet_kwargs(learn.model) if model_kwargs is None else model_kwargs
     if arch is None: raise ValueError("save_bundle: arch= is needed for a classifier (the name given to cxr_learner, e.g. 'resnet34')")
-    if (lung_region is None) != (segmenter is None):
+    takes_mask = getattr(learn.dls, "n_inp", 1) == 2  # (image, mask) DataLoaders: `image_mask_dls`
+    if takes_mask and (segmenter is None or lung_region is not None):
+        raise ValueError("save_bundle: the learner reads a mask beside the image: pass the segmenter= that made its masks (and no lung_region)")
+    if not takes_mask and (lung_region is None) != (segmenter is None):
         raise ValueError("save_bundle: a lung-region model needs both segmenter= and lung_region= ('crop' or 'zero')")
+    mask_input = mask_input_of(learn, mask_structures or segmenter.structures) if takes_mask else None
+    if mask_input and set(mask_input["structures"]) - set(segmenter.structures):
+        raise ValueError(f"save_bundle: mask_structures {mask_input['structures']} are not all the segmenter's {segmenter.structures}")
     pp = preprocessing_of(frame, learn, lung_region, lung_margin) if frame is not None else preprocessing_defaults()
     pp.update(preprocessing or {})
     if frame is None and not preprocessing: raise ValueError("save_bundle: pass the training frame (frame=) or preprocessing=")
@@ -317,6 +242,7 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
                          f"model ({str(e).splitlines()[0]})") from None
     kind = _target_kind(learn)
     T, ops, valid = _calibration(learn, kind, len(labels), sensitivities, specificities)
+    per_label = {"per_label_temperature": valid.pop("per_label_temperature")} if kind == "sigmoid" else {}
     folder = _new_bundle_folder(path, overwrite)
     buf = _io.BytesIO(); torch.save(sd, buf)
     _atomic_write(folder / "weights.pt", buf.getvalue())
@@ -328,8 +254,9 @@ def save_bundle(path, # the bundle folder (new or empty; an older bundle only wi
     spec = dict(format=FORMAT, kind="classifier", task=kind, labels=labels, names=names, label_col=label_col,
                 architecture=architecture, weights=dict(file="weights.pt", sha256=file_sha256(folder / "weights.pt")),
                 preprocessing=_jsonable(pp), preprocessing_defaults=_jsonable(preprocessing_defaults()), segmenter=seg,
-                calibration=dict(method="temperature scaling on the validation images (Guo et al. 2017)", temperature=T,
-                                 validation=valid),
+                mask_input=mask_input, calibration=dict(method="temperature scaling on the validation images (Guo et al. 2017)"
+                                                        + (", one temperature per label" if per_label else ""), temperature=T,
+                                                        **per_label, validation=valid),
                 operating_points=ops, provenance=_provenance(run, data, frame, metrics), versions=package_versions(),
                 written=_dt.datetime.now().isoformat(timespec="seconds"))
     _atomic_write(folder / "bundle.json", json.dumps(spec, indent=1).encode())
@@ -344,6 +271,8 @@ class Bundle:
         self.preprocessing, self.notes, self.device = preprocessing, notes, device
         self.labels, self.names, self.task = spec["labels"], spec["names"], spec["task"]
         self.temperature = float(spec["calibration"]["temperature"])
+        self.temperatures = np.asarray(spec["calibration"].get("per_label_temperature") or [self.temperature] * len(self.labels), float)
+        self.mask_input = spec.get("mask_input")  # a model that also reads the segmenter's mask (CXR-IRNet)
         self.operating_points = spec["operating_points"]
         self.result_columns = ["path", *[c for k in self.names for c in (f"prob_{k}", f"raw_prob_{k}")]]  # of a frame without films
 
@@ -456,17 +385,20 @@ def _read_batch(b: Bundle, paths: list) -> tuple:
             imgs.append(read_cxr(p, apply_voi=pp["apply_voi"], no_window=pp["no_window"])[0]); keep.append(p)
         except CXRReadError as e: skipped.append((p, e.reason))
         except OSError as e: skipped.append((p, f"{type(e).__name__}: {e}"))
-    lungs = [None] * len(imgs)
+    seg_masks = [None] * len(imgs)
     if b.segmenter is not None and imgs:
-        plain = not any((b.segmenter.normalisation or {}).values())  # the array is what the segmenter would read
-        masks = b.segmenter.segment(imgs if plain else keep, bs=len(imgs), progress=False, on_bad="skip")
-        lungs = [None if m is None else m["lungs"] for m in masks]
-    xs, infos, good = [], [], []
-    for p, img, lg in zip(keep, imgs, lungs):
-        try: x, info = prepare_film(img, pp, lg)
+        # the array is what the segmenter would read; a mask input is made from the files, as `cache_masks` made it
+        plain = not any((b.segmenter.normalisation or {}).values()) and not b.mask_input
+        seg_masks = b.segmenter.segment(imgs if plain else keep, bs=len(imgs), progress=False, on_bad="skip")
+    xs, ms, infos, good = [], [], [], []
+    for p, img, sm in zip(keep, imgs, seg_masks):
+        try:
+            if b.mask_input and sm is None: raise ValueError("the segmenter could not read it")
+            x, info = prepare_film(img, pp, None if sm is None else sm.get("lungs"))
+            m = prepare_mask(sm, b.mask_input) if b.mask_input else None
         except ValueError as e: skipped.append((p, str(e))); continue
-        xs.append(x); infos.append(info); good.append(p)
-    return xs, infos, good, skipped
+        xs.append(x); ms.append(m); infos.append(info); good.append(p)
+    return xs, ms, infos, good, skipped
 
 def _network_input(b: Bundle, xs: list) -> torch.Tensor:
     "Stack, copy into the channels and normalise as the learner's DataLoaders did."
@@ -496,12 +428,14 @@ def predict_batch(self: Bundle,
                   overlays=None, # a folder for Grad-CAM overlays (PNG), or None
                  ) -> tuple:
     "A batch of films through the network: one row per readable film (None when none is), and the skipped films with the reason."
-    xs, infos, good, bad = _read_batch(self, batch)
+    if overlays is not None and self.mask_input: raise ValueError("overlays: Grad-CAM of a model that also reads a mask is not supported")
+    xs, ms, infos, good, bad = _read_batch(self, batch)
     if not xs: return None, bad
     x = _network_input(self, xs)
-    with torch.inference_mode(): z = self.model(x).float().cpu().numpy()
+    extra = (torch.from_numpy(np.stack(ms)).to(self.device),) if self.mask_input else ()
+    with torch.inference_mode(): z = self.model(x, *extra).float().cpu().numpy()
     if self.task == "softmax": raw, cal = apply_temperature(z, 1.), apply_temperature(z, self.temperature)
-    else: raw, cal = apply_temperature(z, 1., "sigmoid"), apply_temperature(z, self.temperature, "sigmoid")
+    else: raw, cal = apply_temperature(z, 1., "sigmoid"), apply_temperature(z, self.temperatures, "sigmoid")
     part = pd.DataFrame({"path": good})
     for k, name in enumerate(self.names):
         part[f"prob_{name}"], part[f"raw_prob_{name}"] = cal[:, k], raw[:, k]

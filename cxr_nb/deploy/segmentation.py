@@ -1,5 +1,6 @@
 """A saved segmenter on a folder of films: one row per film with, per structure, its area (pixels and
-fraction of the film) and its bounding box, and optional mask overlays as PNGs.
+fraction of the film) and its bounding box, the boxes of the box rule saved with it (a paper's smallest region),
+and optional mask overlays as PNGs.
 
 Docs: https://cxr-nb.github.io/cxr_nb/deploy.segmentation.html.md"""
 
@@ -25,7 +26,7 @@ from ..evaluate.plots import plot_overlay
 from .bundle import Bundle, collect_films, overlay_name, write_output
 
 # %% auto #0
-__all__ = ['structure_measures', 'SegmenterBundle']
+__all__ = ['structure_measures', 'box_min_area', 'region_boxes', 'SegmenterBundle']
 
 # %% ../../nbs/83_deploy.segmentation.ipynb #f8d0e34e
 def structure_measures(masks: dict, # structure -> bool mask (H, W) at the film's size, as `Segmenter.segment` gives
@@ -40,6 +41,25 @@ def structure_measures(masks: dict, # structure -> bool mask (H, W) at the film'
         out.update({f"area_px_{s}": int(m.sum()), f"area_frac_{s}": float(m.mean()), f"parts_{s}": len(parts), f"box_{s}": box})
     return out
 
+# %% ../../nbs/83_deploy.segmentation.ipynb #b41e2977
+def box_min_area(shape: tuple, # the film's (H, W)
+                 min_area: int, # the smallest region that makes a box, in pixels of a `reference_size` film
+                 reference_size: int = 256, # the longer side `min_area` is given at
+                ) -> int:
+    "`min_area` at a film of `shape`: scaled by the squared ratio of its longer side to `reference_size`, at least 1."
+    return max(1, int(round(min_area * (max(shape) / reference_size) ** 2)))
+
+def region_boxes(masks: dict, # structure -> bool mask at the film's size
+                 rule: dict, # a bundle's box rule: min_area, reference_size (and threshold, used when segmenting)
+                ) -> dict:
+    "Per structure: `n_boxes_<s>`, `boxes_<s>` ('x0 y0 x1 y1' per region of at least the scaled `min_area`, ';' between) and `positive_<s>`."
+    out = {}
+    for s, m in masks.items():
+        m = np.asarray(m, bool)
+        bs = mask_to_boxes(m, box_min_area(m.shape, rule["min_area"], rule["reference_size"]))
+        out.update({f"n_boxes_{s}": len(bs), f"boxes_{s}": ";".join(" ".join(map(str, b)) for b in bs), f"positive_{s}": int(bool(bs))})
+    return out
+
 # %% ../../nbs/83_deploy.segmentation.ipynb #22038c2f
 class SegmenterBundle(Bundle):
     "A saved segmenter: `masks` and (`Bundle.predict` through its `predict_batch`) areas, boxes and mask overlays of films."
@@ -49,10 +69,11 @@ class SegmenterBundle(Bundle):
         self.task = "segmentation"
         self.result_columns = ["path", "height", "width"]  # of a frame without films
         self.preprocessing = dict(size=segmenter.size, normalisation=dict(segmenter.normalisation))
+        self.boxes = spec.get("boxes")  # the box rule saved with it, or None
 
     def __repr__(self):
         return (f"SegmenterBundle({self.folder.name}: {self.segmenter.arch} over {self.names}, {self.segmenter.size} px, "
-                f"intensity recipe {self.segmenter.normalisation or 'none'})")
+                f"intensity recipe {self.segmenter.normalisation or 'none'}" + (f", boxes {self.boxes}" if self.boxes else "") + ")")
 
 # %% ../../nbs/83_deploy.segmentation.ipynb #0aae4f7e
 def _read_films(b: SegmenterBundle, paths: list) -> tuple:
@@ -66,7 +87,8 @@ def _read_films(b: SegmenterBundle, paths: list) -> tuple:
 
 def _masks(b: SegmenterBundle, paths: list) -> tuple:
     imgs, good, skipped = _read_films(b, paths)
-    masks = b.segmenter.segment(imgs, bs=max(1, len(imgs)), progress=False, on_bad="raise") if imgs else []
+    th = (b.boxes or {}).get("threshold")  # the box rule's pixel threshold (None: the most probable class)
+    masks = b.segmenter.segment(imgs, bs=max(1, len(imgs)), progress=False, on_bad="raise", threshold=th) if imgs else []
     return imgs, masks, good, skipped
 
 @patch
@@ -99,10 +121,10 @@ def predict_batch(self: SegmenterBundle,
                   batch: list, # the films' paths
                   overlays=None, # a folder for mask overlays (PNG), or None
                  ) -> tuple:
-    "A batch of films through the segmenter: one row per readable film (its size; per structure area, parts and box), and the skipped films."
+    "A batch of films through the segmenter: one row per readable film (its size; per structure area, parts and box; the box rule's boxes), and the skipped films."
     imgs, ms, good, bad = _masks(self, batch)
     if not good: return None, bad
-    part = pd.DataFrame([dict(path=p, height=img.shape[0], width=img.shape[1], **structure_measures(m))
-                         for p, img, m in zip(good, imgs, ms)])
+    part = pd.DataFrame([dict(path=p, height=img.shape[0], width=img.shape[1], **structure_measures(m),
+                              **(region_boxes(m, self.boxes) if self.boxes else {})) for p, img, m in zip(good, imgs, ms)])
     if overlays is not None: part["overlay"] = _write_mask_overlays(imgs, ms, good, Path(overlays))
     return part, bad

@@ -12,10 +12,10 @@ from __future__ import annotations
 __all__ = ['ENTRY', 'PAPER_TABLE2', 'PAPER_ARCH_CV', 'ARCH_NAME', 'TABLE_COLS', 'THRESHOLDS', 'name_list', 'scheme_k',
            'compare_networks', 'label_rows', 'class_counts', 'plot_examples', 'dicom_header', 'plot_box_mask',
            'balanced_splits', 'batch_composition', 'area_at', 'score_cases', 'SchemeTrainer', 'plot_outcomes',
-           'hand_cases', 'plot_hand_cases', 'scheme_table', 'trial_f1', 'out_of_tpr', 'paper_points', 'points_auc',
-           'mean_points', 'analogous_auc', 'f1_cv', 'plot_operating_points', 'plot_masks', 'plot_f1_cv', 'focal_lines',
-           'threshold_sweep', 'moved_thresholds', 'threshold_table', 'arch_summary', 'arch_table', 'plot_arch_cv',
-           'run_line', 'data_caveat', 'scheme_rows', 'cv_rows', 'auc_row', 'arch_rows']
+           'hand_cases', 'plot_hand_cases', 'scheme_table', 'trial_f1', 'out_of_tpr', 'case_extras', 'paper_points',
+           'points_auc', 'mean_points', 'analogous_auc', 'f1_cv', 'plot_operating_points', 'plot_masks', 'plot_f1_cv',
+           'focal_lines', 'threshold_sweep', 'moved_thresholds', 'threshold_table', 'arch_summary', 'arch_table',
+           'plot_arch_cv', 'run_line', 'data_caveat', 'scheme_rows', 'cv_rows', 'auc_row', 'arch_rows']
 
 # %% ../../nbs/76_papers.chang2022.ipynb #e5afb7a4
 ENTRY: dict = dict(
@@ -328,6 +328,11 @@ def trial_f1(cases: pd.DataFrame, schemes: list) -> dict:
 def out_of_tpr(cases: pd.DataFrame, schemes: list) -> dict:
     "Per scheme, per trial, the positive cases the overlap rule counted as FP (out of TPR's denominator)."
     return {s: [positives_out_of_tpr(t.label, t.outcome) for _, t in cases[cases.scheme == s].groupby("trial")] for s in schemes}
+
+def case_extras(cases: pd.DataFrame, schemes: list) -> dict:
+    "Per scheme, for the run's metrics.json: `dice_positive` (mean Dice on the positive cases) and `outcomes` (cases of each outcome)."
+    return dict(dice_positive={s: float(cases[cases.scheme == s].dice.mean()) for s in schemes},
+                outcomes={s: cases[cases.scheme == s].outcome.value_counts().to_dict() for s in schemes})
 
 # %% ../../nbs/76_papers.chang2022.ipynb #60dd879d
 def paper_points() -> dict:
