@@ -129,6 +129,8 @@ def external_validation(valid, # (y, prob) of the VALIDATION images: 0/1 truth a
     return ExternalReport(table, pd.DataFrame(tidy), T, thr, rule, n_bins, probs, est)
 
 # %% ../../nbs/55_evaluate.external.ipynb #a94300ed
+import matplotlib.pyplot as plt
+
 from .metrics import per_class_auc_ci
 
 _ML_METRICS = ("AUC", "sensitivity", "specificity", "ECE before T", "ECE after T")  # the per-finding columns, each set
@@ -158,7 +160,9 @@ class MultiLabelExternal:
         for n in names:
             y, raw, cal = (np.concatenate([r.probs[n][k] for r in self.reports.values()]) for k in range(3))
             curves[f"{n}, before T"], curves[f"{n}, per-finding T"] = (y, raw), (y, cal)
-        return plot_reliability(curves, title=title or f"Reliability, {len(self.reports)} findings pooled ({self.rule})")
+        fig = plot_reliability(curves, title=title or f"Reliability, {len(self.reports)} findings pooled ({self.rule})")
+        plt.close(fig)  # shown where it is displayed, not once more at the end of the cell
+        return fig
 
 # %% ../../nbs/55_evaluate.external.ipynb #1e1434b0
 def _label_set(v, name: str, n_labels: int) -> tuple:
