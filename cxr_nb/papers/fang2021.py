@@ -108,7 +108,8 @@ ENTRY: dict = dict(
         target_sensitivity="ours: the paper reports AUROC and IoU only, no operating point"),
     assumptions=dict(
         optimiser="Adam with L2 weight decay as in torch.optim.Adam (the released code), not decoupled",
-        three_channels="the grey image copied to 3 channels with ImageNet mean/std, as the released code's RGB loader",
+        three_channels="the grey image copied to 3 channels, as the released code's RGB loader, normalised as the backbone's "
+                       "weights expect (ImageNet mean/std for DenseNet-121, [-1, 1] for EfficientNet-Lite0)",
         augmentation="none (the released code's transforms have none)",
         crop="no 256 -> 224 centre crop: the image is resized to img_size whole",
         split="the official train_val / test lists when present, else a patient split; validation by patient",
