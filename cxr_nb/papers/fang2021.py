@@ -18,7 +18,6 @@ import pandas as pd
 import torch
 from fastai.optimizer import Adam
 from fastai.vision.augment import Normalize
-from fastai.vision.core import imagenet_stats
 from matplotlib.figure import Figure
 
 from ..vocab import NIH_FINDINGS
@@ -28,22 +27,24 @@ from ..phantom.render import make_phantom
 from ..phantom.layouts import phantom_manifest
 from ..data.datasets import read_mask
 from ..data.preprocess import resize_pad, resize_pad_mask
-from ..data.cache import use_cached, PILCachedCXR3
+from ..data.cache import use_cached, cache_images, PILCachedCXR3
 from ..data.dataloaders import image_mask_dls
 from ..seg.segmenter import dice_score
+from ..seg.lung_region import cache_masks
 from ..classify.nets import CXRIRNet, MaskWeighting, count_parameters
 from ..classify.learner import model_learner, multilabel_bce
 from ..classify.runners import run_trials, predict_rows
 from ..evaluate.interpret import grad_cams, cam_to_box, oracle_peak_box, cam_energy_in_mask
 from ..evaluate.plots import plot_overlay
+from ..evaluate.external import MultiLabelExternal, multilabel_external_validation
 from .results import paper_row
 
 # %% auto #0
-__all__ = ['PAPER_T1', 'PAPER_COLS', 'PAPER_T2', 'PAPER_T3', 'PAPER_T3_MEAN', 'ENTRY', 'CAVEATS', 'findings_of', 'split_parts',
-           'table1', 'plot_training_boxes', 'phantom_target_dice', 'backbone_kwargs', 'feature_size',
+__all__ = ['PAPER_T1', 'PAPER_COLS', 'PAPER_T2', 'PAPER_T3', 'PAPER_T3_MEAN', 'ENTRY', 'RANDOM_ARM', 'CAVEATS', 'findings_of',
+           'split_parts', 'table1', 'plot_training_boxes', 'phantom_target_dice', 'backbone_kwargs', 'feature_size',
            'plot_pooled_mask', 'ablation_arms', 'cxrirnet_learner', 'run_arms', 'paper_means', 'table2',
            'finding_curves', 'plot_attention_maps', 'browse_frame', 'test_boxes', 'CamBoxes', 'cam_boxes', 'table3',
-           'cam_energy_table', 'plot_cam_boxes', 'fang_paper_rows']
+           'cam_energy_table', 'plot_cam_boxes', 'external_rows', 'fang_external', 'fang_paper_rows']
 
 # %% ../../nbs/75_papers.fang2021.ipynb #e41f8183
 PAPER_T1: dict = {"Atelectasis": (8280, 3279, 180), "Cardiomegaly": (1707, 1069, 146), "Effusion": (8659, 4658, 153),
@@ -102,10 +103,13 @@ ENTRY: dict = dict(
         seg_stride="ours: 2 runs the U-Net at half size inside (4x cheaper on a CPU); the paper gives no design",
         seg_images="ours: JSRT has 247 images (2)", seg_epochs="ours: the paper gives none", seg_size="ours",
         finding_frac="ours (phantoms only)", test_frac="ours: used only when the data has no official test list",
-        cam_threshold="ours: the paper does not say how a CAM becomes a box"),
+        cam_threshold="ours: the paper does not say how a CAM becomes a box",
+        external="ours: the paper tests on its benchmark split only (no external set)", external_images="ours",
+        target_sensitivity="ours: the paper reports AUROC and IoU only, no operating point"),
     assumptions=dict(
         optimiser="Adam with L2 weight decay as in torch.optim.Adam (the released code), not decoupled",
-        three_channels="the grey image copied to 3 channels with ImageNet mean/std, as the released code's RGB loader",
+        three_channels="the grey image copied to 3 channels, as the released code's RGB loader, normalised as the backbone's "
+                       "weights expect (ImageNet mean/std for DenseNet-121, [-1, 1] for EfficientNet-Lite0)",
         augmentation="none (the released code's transforms have none)",
         crop="no 256 -> 224 centre crop: the image is resized to img_size whole",
         split="the official train_val / test lists when present, else a patient split; validation by patient",
@@ -219,13 +223,19 @@ def plot_pooled_mask(row: pd.Series, # one row with `path`, `mask_lungs` and `ma
     return fig
 
 # %% ../../nbs/75_papers.fang2021.ipynb #0962235f
+RANDOM_ARM = "CXR-IRNet, random init"  # the transfer-learning arm's name: the full model from random weights
+
 def ablation_arms(backbone: str, # the backbone's name, in the first arm's name
                   attention: str, # the `attention` parameter: "released_code" or "paper_text"
+                  pretrained=False, # the `pretrained` parameter: when set, a fourth arm trains CXR-IRNet from random weights
                  ) -> dict:
-    "The three arms of the ablation, name -> CXRIRNet switches: backbone alone, + attention, + attention + F_l."
-    return {f"{backbone} alone": dict(attention=False, feature_weighting=False),
+    "The arms of the ablation, name -> CXRIRNet switches: backbone alone, + attention, + attention + F_l (and, with ImageNet weights, the last from random weights)."
+    arms = {f"{backbone} alone": dict(attention=False, feature_weighting=False),
             "+ attention, w/o F_l": dict(attention=attention, feature_weighting=False),
             "+ attention + F_l (CXR-IRNet)": dict(attention=attention, feature_weighting=True)}
+    if pretrained is not False and pretrained is not None:
+        arms[RANDOM_ARM] = dict(attention=attention, feature_weighting=True, pretrained=False)
+    return arms
 
 # %% ../../nbs/75_papers.fang2021.ipynb #7dcd1ab0
 def cxrirnet_learner(train_df: pd.DataFrame, valid_df: pd.DataFrame, # rows to train and validate on (cached images, masks)
@@ -239,12 +249,12 @@ def cxrirnet_learner(train_df: pd.DataFrame, valid_df: pd.DataFrame, # rows to t
                      workers=0, device=None, # DataLoader workers and device (the run's)
                      **arm, # the arm's CXRIRNet switches, from `ablation_arms`
                     ):
-    "The learner of one arm: image + mask DataLoaders, CXRIRNet, multi-label BCE, Adam with L2 weight decay."
-    dls = image_mask_dls(pd.concat([train_df, valid_df]), structures=structures, labels=labels, size=size,
-                         bs=bs, aug=False, img_cls=PILCachedCXR3, num_workers=workers, seed=seed, device=device,
-                         batch_tfms=[Normalize.from_stats(*imagenet_stats)])
+    "The learner of one arm: CXRIRNet, image + mask DataLoaders normalised as its weights expect, multi-label BCE, Adam with L2 weight decay."
     model = CXRIRNet(n_out=len(labels), n_in=3, backbone=backbone, backbone_kwargs=backbone_kw, pretrained=pretrained,
                      activation=activation, mask_pooling=mask_pooling, **arm)
+    dls = image_mask_dls(pd.concat([train_df, valid_df]), structures=structures, labels=labels, size=size,
+                         bs=bs, aug=False, img_cls=PILCachedCXR3, num_workers=workers, seed=seed, device=device,
+                         batch_tfms=[Normalize.from_stats(*model.norm_stats)])  # ImageNet's, or the weights' own ([-1, 1])
     return model_learner(dls, model, loss_func=multilabel_bce(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
 
 def run_arms(arms: dict, # name -> CXRIRNet switches, from `ablation_arms`
@@ -420,6 +430,33 @@ def plot_cam_boxes(cb: CamBoxes, # from `cam_boxes`
                      title=f"{cb.labels[k]}: IoU honest {box_iou(hb, t):.2f}, oracle {box_iou(ob, t):.2f}")
     return fig
 
+# %% ../../nbs/75_papers.fang2021.ipynb #b8333d49
+def external_rows(seg, # the lung + heart segmenter of the run
+                  ext: pd.DataFrame, # the external set's rows (`path`, `patient_id`, the finding columns)
+                  findings: list, # the findings the model predicts: the external set must label them all
+                  cache: Path, # a folder of the run for the external masks and images
+                  img_size: int, equalize: str, # as for the target images (`equalize`: "hist" or "none")
+                 ) -> pd.DataFrame:
+    "The external rows prepared as the target's: U-Net masks of lungs and heart, images cached at `img_size`, `path` the film."
+    missing = [f for f in findings if f not in ext.columns or f not in findings_of(ext)]
+    if missing: raise ValueError(f"external_rows: the external set does not label {missing}; it labels {findings_of(ext)}")
+    rows = cache_masks(seg, ext, Path(cache) / "masks", bs=16, progress=False)
+    rows = cache_images(rows, Path(cache) / "images", size=img_size, equalize=None if equalize == "none" else equalize,
+                        progress=False, workers=1)
+    return use_cached(rows)
+
+def fang_external(learn, # the trained CXR-IRNet's learner
+                  valid: pd.DataFrame, test: pd.DataFrame, ext: pd.DataFrame, # validation, internal test and external rows (cached)
+                  findings: list, # the findings, in the model's output order
+                  sensitivity: float = 0.95, # each finding's target sensitivity on validation
+                  n_boot: int = 1000, seed: int = 0, # patient bootstrap
+                 ) -> MultiLabelExternal:
+    "Per finding: temperature and threshold fitted on the validation rows, applied to internal test and external rows (patient-bootstrap CIs)."
+    pv, yv = predict_rows(learn, valid)
+    sets = {name: (y.astype(int), p, rows.patient_id.to_numpy())
+            for name, rows in (("internal test", test), ("external", ext)) for p, y in [predict_rows(learn, rows)]}
+    return multilabel_external_validation((yv.astype(int), pv), sets, findings, sensitivity=sensitivity, n_boot=n_boot, seed=seed)
+
 # %% ../../nbs/75_papers.fang2021.ipynb #2ffbe8ff
 CAVEATS: dict = dict(phantom="synthetic films with 8 simulated findings: a test of the pipeline, not of the clinical claim",
                      nih="621 real images: a few positives per finding in the test set, intervals wide")
@@ -437,14 +474,16 @@ def fang_paper_rows(macro: dict, # arm -> macro row of `per_class_auc_ci` (from 
     paper_arm = dict(zip(macro, PAPER_COLS))
     # Table 3 compares the feature extractor without and with the attention module; it gives no IoU for the model with F_l
     t3_arm = dict(zip(macro, [("FE w/o MA", PAPER_T3_MEAN[1]), ("FE", PAPER_T3_MEAN[0]), (None, None)]))
-    rows = [paper_row(f"mean AUROC, {name}", round(here[paper_arm[name]], 4), (m.auc, m.ci_low, m.ci_high), data_line,
-                      note=f"paper's {paper_arm[name]} over the same {len(findings)} findings") for name, m in macro.items()]
+    rows = [paper_row(f"mean AUROC, {name}", round(here[paper_arm[name]], 4) if name in paper_arm else None,
+                      (m.auc, m.ci_low, m.ci_high), data_line,
+                      note=f"paper's {paper_arm[name]} over the same {len(findings)} findings" if name in paper_arm else
+                           "ours: the same CXR-IRNet from random weights (the paper has no such arm)") for name, m in macro.items()]
     if allrow is not None:
         for name in macro:
-            col, pub = t3_arm[name]
+            col, pub = t3_arm.get(name, (None, None))
             rows.append(paper_row(f"CAM IoU (oracle), {name}", pub, float(allrow.loc[name, "oracle"]), data_line,
                                   note=f"{n_boxes} boxes; " + (f"paper {col}, box-weighted" if col else
-                                       "the paper's Table 3 gives no IoU for the model with F_l")))
+                                       f"the paper's Table 3 gives no IoU for {name}")))
             rows.append(paper_row(f"CAM IoU (honest), {name}", None, float(allrow.loc[name, "honest"]), data_line,
                                   note=f"cam_to_box at {cam_threshold} of the max; the paper has no honest box"))
     return rows
