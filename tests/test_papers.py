@@ -24,6 +24,9 @@ def _smoke_run(tmp_path, paper: str, params=()):
     assert env["status"] == "ok"
     html = (run / f"{stem}.html").read_text()
     assert "Traceback" not in html
+    # every paper notebook ends by writing a model bundle that `cxr-nb predict` loads (issue 27)
+    from cxr_nb.deploy.bundle import load_bundle
+    assert (run / "bundle" / "bundle.json").is_file() and load_bundle(run / "bundle", verbose=False) is not None
     _keep_for_docs(run, paper, stem)
     return m, env, html
 
