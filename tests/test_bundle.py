@@ -351,7 +351,9 @@ def test_segmenter_bundle_predict(tmp_path, capsys):
     assert "segmenter bundle" in capsys.readouterr().err
 
 
-def test_cxrirnet_bundle_matches_get_preds(tmp_path):
+@pytest.mark.parametrize("backbone,backbone_kw,pretrained", [("small_cnn", dict(widths=(4, 8)), False),
+                                                          ("efficientnet_lite0", {}, True)])  # the Fang smoke preset's
+def test_cxrirnet_bundle_matches_get_preds(tmp_path, backbone, backbone_kw, pretrained):
     "A tiny CXR-IRNet (film + the segmenter's lung mask, three labels, equalised): its bundle's probabilities are get_preds' to 1e-5."
     from scipy.special import expit, logit
     from cxr_nb.seg.lung_region import cache_masks
@@ -369,8 +371,8 @@ def test_cxrirnet_bundle_matches_get_preds(tmp_path):
                                      workers=1, verbose=False))
     train, valid, test = (cached[cached.split == s] for s in ("train", "valid", "test"))
     set_seed(0, reproducible=True)
-    learn = cxrirnet_learner(train, valid, 0, labels=labels, structures=seg.structures, size=SIZE, bs=8, backbone="small_cnn",
-                             backbone_kw=dict(widths=(4, 8)), pretrained=False, activation="sigmoid", mask_pooling="fractional",
+    learn = cxrirnet_learner(train, valid, 0, labels=labels, structures=seg.structures, size=SIZE, bs=8, backbone=backbone,
+                             backbone_kw=backbone_kw, pretrained=pretrained, activation="sigmoid", mask_pooling="fractional",
                              wd=1e-4, attention="released_code", feature_weighting=True)
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-2)
@@ -379,10 +381,11 @@ def test_cxrirnet_bundle_matches_get_preds(tmp_path):
     folder = save_bundle(tmp_path / "irnet", learn, frame=cached, segmenter=seg)
     b = load_bundle(folder)
     spec = b.spec
-    assert spec["architecture"]["arch"] == "cxrirnet" and spec["architecture"]["model_kwargs"]["backbone_kwargs"] == {"widths": [4, 8]}
+    assert spec["architecture"]["arch"] == "cxrirnet" and spec["architecture"]["model_kwargs"]["backbone"] == backbone
+    assert spec["architecture"]["model_kwargs"]["backbone_kwargs"] == {k: list(v) for k, v in backbone_kw.items()}
     assert spec["mask_input"] == dict(structures=["left_lung", "right_lung"], size=[SIZE, SIZE], resize_method="pad", pad_mode="zeros")
     assert spec["preprocessing"]["equalize"] == "hist" and spec["preprocessing"]["channels"] == 3
-    assert spec["preprocessing"]["normalize"]["mean"] == pytest.approx([0.485, 0.456, 0.406], abs=1e-6)
+    assert spec["preprocessing"]["normalize"]["mean"] == pytest.approx(list(learn.model.norm_stats[0]), abs=1e-6)  # the weights' own
     assert spec["names"] == labels and len(spec["calibration"]["per_label_temperature"]) == 3
     assert sorted(spec["operating_points"]) == ["0", "1", "2"] and sorted((tmp_path / "irnet").iterdir()) == sorted(
         folder / f for f in ("bundle.json", "segmenter.pt", "weights.pt"))

@@ -22,6 +22,7 @@ from ..io import read_cxr
 from ..data.cache import cache_images, prepare_array
 from ..seg.lung_region import cache_lung_regions, lung_bbox, lung_region
 from ..classify.nets import OWN_ARCHS, CXRIRNet, cxr_vision_model
+from ..pretrained import IN_WHEEL
 
 # %% auto #0
 __all__ = ['VERSIONED_PACKAGES', 'preprocessing_defaults', 'preprocessing_of', 'prepare_film', 'mask_input_of', 'prepare_mask',
@@ -152,7 +153,7 @@ def package_versions(names: Sequence[str] = VERSIONED_PACKAGES, # distribution n
 def cxrirnet_kwargs(model: CXRIRNet) -> dict:
     "The keyword arguments that rebuild a trained `CXRIRNet` (its `settings`; the weights come from its state dict)."
     s = dict(model.settings)
-    if s["backbone"] != "densenet121" and s["backbone"] not in OWN_ARCHS:
+    if s["backbone"] != "densenet121" and s["backbone"] not in OWN_ARCHS and s["backbone"] not in IN_WHEEL:
         raise ValueError(f"cxrirnet_kwargs: the backbone is a {s['backbone']} module, which a bundle cannot rebuild by name")
     return dict(attention=s["attention"] or False, feature_weighting=s["feature_weighting"], activation=s["activation"],
                 mask_pooling=s["mask_pooling"], backbone=s["backbone"], backbone_kwargs=dict(s.get("backbone_kwargs") or {}))
