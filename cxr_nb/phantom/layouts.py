@@ -344,6 +344,7 @@ def write_shortcut_layout(root:str|Path, # folder to create, or an empty one (a 
                           size:int=128, # image size in pixels
                           finding:str="Nodule", # the positive class: films with this finding (`PHANTOM_FINDINGS`)
                           marker:str="H2", # the hospital token (`cxr_nb.phantom.render.make_phantom`'s `marker`)
+                          marker_scale:float=1.0, # the token's size relative to the default (`make_phantom`'s `marker_scale`)
                           marker_pos:float=0.9, # share of positive training/validation films with the token
                           marker_neg:float=0.1, # share of negative training/validation films with the token
                           n_external:int=0, # films of the external part
@@ -359,7 +360,9 @@ def write_shortcut_layout(root:str|Path, # folder to create, or an empty one (a 
     check_choice(finding, "finding", tuple(PHANTOM_FINDINGS), fn); check_choice(external_site, "external_site", tuple(SITES), fn)
     check_int(n_external, "n_external", 0, fn=fn)
     check_int(size, "size", MIN_PHANTOM_SIZE, fn=fn)
-    box = marker_box(size, marker) if isinstance(marker, str) and marker.strip() else None
+    if not isinstance(marker_scale, (int, float)) or isinstance(marker_scale, bool) or not 0 < marker_scale <= 8:
+        raise ValueError(f"{fn}: marker_scale must be a number in (0, 8], got {marker_scale!r}")
+    box = marker_box(size, marker, marker_scale) if isinstance(marker, str) and marker.strip() else None
     if box is None: raise ValueError(f"{fn}: marker must be a short non-empty text that fits a {size}-pixel film, got {marker!r}")
     root = _start(fn, root, n, seed, size, marker_pos=marker_pos, marker_neg=marker_neg, external_pos=external_pos,
                   external_neg=external_neg, positive_frac=positive_frac, valid_frac=valid_frac)
@@ -373,7 +376,9 @@ def write_shortcut_layout(root:str|Path, # folder to create, or an empty one (a 
     for i, (y, s, m, sd) in enumerate(zip(lab, spl, mark, seeds)):
         name = f"SC{i + 1:05d}"
         kw = dict(findings=[finding] if y else [], view="PA", site=external_site if s == "external" else "A")
-        if markers and m: kw["marker"] = marker
+        if markers and m:
+            kw["marker"] = marker
+            if marker_scale != 1: kw["marker_scale"] = marker_scale   # the default is not recorded
         p = _phantom_row(man, f"images/{name}.png", int(sd), size, **kw)
         _save_png(root / "images" / f"{name}.png", p["image"])
         rows.append((f"images/{name}.png", name, int(y), s, int(markers and m), *box))

@@ -461,25 +461,26 @@ def _site_display(v, rng, site, size):
     return v
 
 # %% ../../nbs/10_phantom.render.ipynb #35fdb69b
-def _marker_ink(size, txt):
-    "The ink of the hospital token `txt` on a `size` x `size` film (the scale grows with the film)."
-    return _text_patch(str(txt), round(0.5 * size / 256, 1) or 0.1, max(int(size / 128), 1))
+def _marker_ink(size, txt, scale=1.0):
+    "The ink of the hospital token `txt` on a `size` x `size` film (the scale grows with the film, times `scale`)."
+    return _text_patch(str(txt), round(0.5 * scale * size / 256, 1) or 0.1, max(int(scale * size / 128), 1))
 
 def marker_box(size:int, # the film's side in pixels
                marker:str="H2", # the hospital token, as given to `make_phantom(marker=...)`
+               scale:float=1.0, # the token's size relative to the default, as given to `make_phantom(marker_scale=...)`
               )->tuple|None:
-    "The exact `(x0, y0, x1, y1)` pixel box (x1, y1 exclusive) that `make_phantom(size=size, marker=marker)` burns the token into; None when it does not fit."
-    h, w = _marker_ink(size, marker).shape
+    "The exact `(x0, y0, x1, y1)` pixel box (x1, y1 exclusive) that `make_phantom(size=size, marker=marker, marker_scale=scale)` burns the token into; None when it does not fit."
+    h, w = _marker_ink(size, marker, scale).shape
     y0, x0 = int(0.11 * size), size - w - int(0.11 * size)        # inside any collimation
     if x0 < 0 or y0 + h > size: return None
     return (x0, y0, x0 + w, y0 + h)
 
-def _hospital_marker(v, txt):
+def _hospital_marker(v, txt, scale=1.0):
     "Burn the token `txt` into the top-right corner (white on the film), as a hospital's PACS does."
-    b = marker_box(v.shape[0], txt)
+    b = marker_box(v.shape[0], txt, scale)
     if b is None: return v
     x0, y0, x1, y1 = b
-    a = _marker_ink(v.shape[0], txt)
+    a = _marker_ink(v.shape[0], txt, scale)
     v[y0:y1, x0:x1] = v[y0:y1, x0:x1] * (1 - a) + a
     return v
 
@@ -494,6 +495,7 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
                  view:str|None=None, # "PA" or "AP"; None draws AP in about 15% of images (half at site B)
                  site:str="A", # the hospital acquiring the film: "A" (default) or "B", see `SITES`
                  marker:str|None=None, # a hospital's token burnt into the top-right corner, e.g. "H2"
+                 marker_scale:float=1.0, # the token's size relative to the default (2: twice as high and wide, bolder)
                 )->dict: # image, masks, boxes, labels, ilo_category/ilo_profusion, view_position, sex, age, seeds
     "A synthetic chest radiograph (float32 HxW in [0,1]) with exact structure and finding masks, boxes and labels."
     seed, size = check_int(seed, "seed", 0, fn="make_phantom"), check_int(size, "size", MIN_PHANTOM_SIZE, fn="make_phantom")
@@ -504,6 +506,8 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
     check_choice(site, "site", tuple(SITES), "make_phantom")
     if marker is not None and (not isinstance(marker, str) or not marker.strip()):
         raise ValueError(f"make_phantom: marker must be a short non-empty text or None, got {marker!r}")
+    if not isinstance(marker_scale, (int, float)) or isinstance(marker_scale, bool) or not 0 < marker_scale <= 8:
+        raise ValueError(f"make_phantom: marker_scale must be a number in (0, 8], got {marker_scale!r}")
     if isinstance(findings, str):
         raise ValueError(f"make_phantom: findings must be a list of names, got the string {findings!r}; use [{findings!r}]")
     rng_p = Draws([int(seed if patient_seed is None else patient_seed), 1])
@@ -543,6 +547,6 @@ def make_phantom(seed:int=0, # drives acquisition and findings (and anatomy when
         out.update(ilo_category=int(ilo_category), ilo_profusion=ILO_SUBCATEGORIES[sub])
     img = _display(A, q, ctx, rng, size, view)
     if site != "A": img = np.clip(_site_display(img, rng_site, site, size), 0, 1)
-    if marker is not None: img = _hospital_marker(img, marker)
+    if marker is not None: img = _hospital_marker(img, marker, marker_scale)
     out.update(image=img, masks=masks, boxes=boxes, labels={f: int(f in findings) for f in PHANTOM_FINDINGS})
     return out
