@@ -30,7 +30,7 @@ Modules:
 - `cxr_nb.papers.parameters`: A notebook's parameters cell read without running it: each setting's name, default, accepted types or values and help, checked before a run and resolved with presets.
 - `cxr_nb.papers.results`: What every paper notebook measures after training: the held-out arrays of an experiment, a paper's epoch window, one row of the paper-vs-run table, and ablation arms scored on the same folds.
 - `cxr_nb.papers.yang2021`: The published settings and numbers of Yang et al. 2021, and the helpers its notebook (`nbs/papers/yang2021_pneumoconiosis.ipynb`) uses, each tested here on phantoms or tiny arrays.
-- `cxr_nb.phantom.layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
+- `cxr_nb.phantom.layouts`: Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, a set with a shortcut, with a manifest of how each image was made.
 - `cxr_nb.phantom.render`: Procedural chest radiographs with exact ground truth: anatomy, acquisition, findings and ILO opacities.
 - `cxr_nb.pretrained`: One loader of torchvision state dicts for every model of the package, with `pretrained="auto"`.
 - `cxr_nb.seg.lung_region`: The lung fields of a radiograph, cut out with a segmenter's mask and written through the preprocessing cache. Also the masks themselves, cached as `mask_*` columns for models that take a mask as a second input.

@@ -7,7 +7,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/evaluate.interpret.html.md"""
 
 # %% auto #0
 __all__ = ['feature_maps', 'grad_cam', 'cam', 'grad_cams', 'cam_to_box', 'oracle_peak_box', 'localization_accuracy',
-           'cam_energy_in_mask', 'feature_map_response']
+           'cam_energy_in_mask', 'cam_energy_in_box', 'feature_map_response']
 
 # %% ../../nbs/51_evaluate.interpret.ipynb #4c4787a6
 from typing import Sequence
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from ..boxes import box_iou
+from ..boxes import box_iou, boxes_to_mask
 from ..checks import is_int
 
 # %% ../../nbs/51_evaluate.interpret.ipynb #0ac40906
@@ -319,6 +319,16 @@ def cam_energy_in_mask(cam_map: np.ndarray, # non-negative heat map (H, W)
                          "(cam/grad_cam return maps at the model's input size)")
     total = m.sum()
     return float(m[k].sum() / total) if total > 0 else float("nan")
+
+# %% ../../nbs/51_evaluate.interpret.ipynb #9ed3d704
+def cam_energy_in_box(cam_map: np.ndarray, # non-negative heat map (H, W)
+                      box, # (x0, y0, x1, y1) in pixels of the map (x1, y1 exclusive), e.g. `cxr_nb.phantom.render.marker_box`
+                     ) -> float:
+    "Share of the map's total mass inside `box` (nan for an all-zero map): how much a model looks at, say, a hospital marker."
+    m = np.asarray(cam_map)
+    if m.ndim != 2: raise ValueError(f"cam_energy_in_box: cam_map must be (H, W), got shape {m.shape}")
+    return cam_energy_in_mask(m, boxes_to_mask([box], m.shape))
+
 
 # %% ../../nbs/51_evaluate.interpret.ipynb #67dee68c
 def feature_map_response(maps: np.ndarray, # (C, h, w) feature maps, e.g. from `feature_maps`

@@ -1,11 +1,12 @@
-"""Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, with a manifest of how each image was made.
+"""Folders of phantoms in the JSRT/SCR, pneumoconiosis, RSNA, NIH ChestX-ray14 and Kermany layouts, a set with a shortcut, with a manifest of how each image was made.
 
 `cxr_nb.phantom.render.make_phantom` draws one radiograph with its masks and boxes; the writers here
 (`write_jsrt_layout`, `write_pneumoconiosis_layout`, `write_rsna_layout`, `write_nih_layout`,
 `write_kermany_layout`) write seeded sets of them in the real datasets' folder layouts, so the
 loaders of `cxr_nb.data.datasets` read phantoms and real data with the same code. Each folder holds a
 `phantom_manifest.csv` (`phantom_manifest` reads it) with the exact `make_phantom` arguments of
-every image, so the ground truth of any file can be regenerated.
+every image, so the ground truth of any file can be regenerated. `write_shortcut_layout` writes a set of
+no real layout: a binary task whose hospital marker goes with the label in training only (`read_shortcut_layout` reads it).
 
 Docs: https://cxr-nb.github.io/cxr_nb/phantom.layouts.html.md"""
 
@@ -13,7 +14,7 @@ Docs: https://cxr-nb.github.io/cxr_nb/phantom.layouts.html.md"""
 
 # %% auto #0
 __all__ = ['phantom_manifest', 'write_jsrt_layout', 'write_pneumoconiosis_layout', 'write_rsna_layout', 'write_nih_layout',
-           'write_kermany_layout']
+           'write_kermany_layout', 'write_shortcut_layout', 'read_shortcut_layout']
 
 # %% ../../nbs/11_phantom.layouts.ipynb #a3d0fe7b
 import csv
@@ -23,9 +24,10 @@ from typing import Sequence
 
 import numpy as np
 import cv2
+import pandas as pd
 
 from ..vocab import JSRT_STRUCTURES, MANIFEST, PHANTOM_FINDINGS, RSNA_CLASSES
-from .render import MIN_PHANTOM_SIZE, SITES, make_phantom
+from .render import MIN_PHANTOM_SIZE, SITES, make_phantom, marker_box
 from ..checks import check_choice, check_fraction, check_int, fresh_dir, read_table
 from ..io import atomic_write, write_image
 
@@ -319,3 +321,84 @@ def write_kermany_layout(root:str|Path, # folder to create, or an empty one (a n
         write_image(folder / name, (np.clip(p["image"], 0, 1) * 255 + 0.5).astype(np.uint8), (cv2.IMWRITE_JPEG_QUALITY, 92))
     _write_manifest(root, man)
     return root
+
+# %% ../../nbs/11_phantom.layouts.ipynb #38dc9ac5
+def _shortcut_plan(rng, n, frac, valid_frac, rates, split):
+    "(label, split, marker) of `n` films: exact shares of positives, validation films per class and markers per split and class."
+    lab = np.zeros(n, int); lab[rng.permutation(n)[:int(round(frac * n))]] = 1
+    spl = np.full(n, split, dtype=object)
+    for c in (0, 1):
+        idx = rng.permutation(np.flatnonzero(lab == c))
+        if valid_frac: spl[idx[:int(round(valid_frac * len(idx)))]] = "valid"
+    mark = np.zeros(n, int)
+    for s in set(spl):
+        for c in (0, 1):
+            idx = rng.permutation(np.flatnonzero((lab == c) & (spl == s)))
+            mark[idx[:int(round(rates[c] * len(idx)))]] = 1
+    return lab, spl, mark
+
+
+def write_shortcut_layout(root:str|Path, # folder to create, or an empty one (a non-empty folder is refused)
+                          n:int, # films of the training and validation part
+                          seed:int=0, # dataset seed
+                          size:int=128, # image size in pixels
+                          finding:str="Nodule", # the positive class: films with this finding (`PHANTOM_FINDINGS`)
+                          marker:str="H2", # the hospital token (`cxr_nb.phantom.render.make_phantom`'s `marker`)
+                          marker_scale:float=1.0, # the token's size relative to the default (`make_phantom`'s `marker_scale`)
+                          marker_pos:float=0.9, # share of positive training/validation films with the token
+                          marker_neg:float=0.1, # share of negative training/validation films with the token
+                          n_external:int=0, # films of the external part
+                          external_pos:float=0.5, # share of positive external films with the token
+                          external_neg:float=0.5, # share of negative external films with the token (equal shares: independent of the label)
+                          positive_frac:float=0.5, # share of positive films in each part
+                          valid_frac:float=0.25, # share of each class of the first part in validation
+                          markers:bool=True, # False: the same films without any token (the marker-free copy)
+                          external_site:str="A", # the hospital acquiring the external films (`SITES`): "A" changes nothing but the marker
+                         )->Path:
+    "Write a binary phantom set whose hospital token goes with the label in train/valid and not in the external part: images/, shortcut.csv."
+    fn = "write_shortcut_layout"
+    check_choice(finding, "finding", tuple(PHANTOM_FINDINGS), fn); check_choice(external_site, "external_site", tuple(SITES), fn)
+    check_int(n_external, "n_external", 0, fn=fn)
+    check_int(size, "size", MIN_PHANTOM_SIZE, fn=fn)
+    if not isinstance(marker_scale, (int, float)) or isinstance(marker_scale, bool) or not 0 < marker_scale <= 8:
+        raise ValueError(f"{fn}: marker_scale must be a number in (0, 8], got {marker_scale!r}")
+    box = marker_box(size, marker, marker_scale) if isinstance(marker, str) and marker.strip() else None
+    if box is None: raise ValueError(f"{fn}: marker must be a short non-empty text that fits a {size}-pixel film, got {marker!r}")
+    root = _start(fn, root, n, seed, size, marker_pos=marker_pos, marker_neg=marker_neg, external_pos=external_pos,
+                  external_neg=external_neg, positive_frac=positive_frac, valid_frac=valid_frac)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 16])
+    parts = [_shortcut_plan(rng, n, positive_frac, valid_frac, (marker_neg, marker_pos), "train")]
+    if n_external: parts.append(_shortcut_plan(rng, n_external, positive_frac, 0, (external_neg, external_pos), "external"))
+    lab, spl, mark = (np.concatenate(x) for x in zip(*parts))
+    seeds = rng.integers(1 << 31, size=len(lab))
+    rows, man = [], []
+    for i, (y, s, m, sd) in enumerate(zip(lab, spl, mark, seeds)):
+        name = f"SC{i + 1:05d}"
+        kw = dict(findings=[finding] if y else [], view="PA", site=external_site if s == "external" else "A")
+        if markers and m:
+            kw["marker"] = marker
+            if marker_scale != 1: kw["marker_scale"] = marker_scale   # the default is not recorded
+        p = _phantom_row(man, f"images/{name}.png", int(sd), size, **kw)
+        _save_png(root / "images" / f"{name}.png", p["image"])
+        rows.append((f"images/{name}.png", name, int(y), s, int(markers and m), *box))
+    with atomic_write(root / "shortcut.csv", "w") as f:
+        w = csv.writer(f)
+        w.writerow(("image", "patient_id", "label", "split", "marker", "box_x0", "box_y0", "box_x1", "box_y1"))
+        w.writerows(rows)
+    _write_manifest(root, man)
+    return root
+
+
+def read_shortcut_layout(root:str|Path, # a folder written by `write_shortcut_layout`
+                        )->pd.DataFrame:
+    "The set's table: absolute `path`, patient_id, label 0/1, split, marker 0/1 and the token's `marker_box` (x0, y0, x1, y1)."
+    root = Path(root)
+    cols = ["image", "patient_id", "label", "split", "marker", "box_x0", "box_y0", "box_x1", "box_y1"]
+    t = read_table(root / "shortcut.csv", cols, "read_shortcut_layout", dtype={"patient_id": str, "split": str})
+    out = pd.DataFrame(dict(path=[str((root / p).resolve()) for p in t["image"]], patient_id=t["patient_id"],
+                            dataset="phantom_shortcut", label=t["label"].astype(int), split=t["split"],
+                            marker=t["marker"].astype(int)))
+    out["marker_box"] = [tuple(int(v) for v in b) for b in t[cols[5:]].to_numpy()]
+    return out
+
