@@ -33,7 +33,7 @@ from ..io import CXRReadError, read_cxr
 from ..data.cache import cache_images, prepare_array
 from ..seg.segmenter import Segmenter
 from ..classify.nets import CXRIRNet
-from ..evaluate.calibration import apply_temperature, calibrate_on_validation, fit_temperature, operating_points
+from ..evaluate.calibration import apply_temperature, calibrate_on_validation
 from ..evaluate.interpret import grad_cam
 from ..checks import check_int, read_table
 from ..data.datasets import load_dataset
@@ -115,15 +115,11 @@ def _calibration(learn, kind: str, n_labels: int, sensitivities, specificities) 
     "Temperature, operating points and validation figures from the learner's validation images."
     z, t = _valid_logits(learn)
     task = "multilabel" if kind == "sigmoid" else "binary" if n_labels == 2 else "multiclass"
-    fit = calibrate_on_validation(t, z, task, sensitivities, specificities, one_class="warn", fn="save_bundle")
+    fit = calibrate_on_validation(t, z, task, sensitivities, specificities, one_class="warn", fn="save_bundle",
+                                  per_label=kind == "sigmoid")  # multi-label: one temperature per label
     if kind == "softmax": return fit.temperature, fit.points, fit.figures
-    # multi-label: one temperature per label, the shared one for a label of one class on validation
-    Ts = [fit_temperature(z[:, k], t[:, k].astype(int), "sigmoid") if 0 < t[:, k].sum() < len(t) else fit.temperature
-          for k in range(t.shape[1])]
-    cal = apply_temperature(z, np.asarray(Ts), "sigmoid")
-    ops = {str(k): operating_points(t[:, k].astype(int), cal[:, k], sensitivities, specificities, "warn", "save_bundle")
-           for k in range(t.shape[1])}
-    return fit.temperature, ops, dict(fit.figures, positives=[int(v) for v in t.sum(0)], per_label_temperature=Ts)
+    return fit.temperature, fit.points, dict(fit.figures, positives=[int(v) for v in t.sum(0)],
+                                             per_label_temperature=[float(T) for T in fit.label_temperatures])
 
 # %% ../../nbs/80_deploy.bundle.ipynb #d97cf15c
 def _target_kind(learn) -> str:

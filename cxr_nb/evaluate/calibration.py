@@ -144,12 +144,14 @@ class ValidationCalibration:
     probs: np.ndarray  # the same after the temperature
     figures: dict  # n; softmax: NLL before / after; binary: ECE (`ece_bins` bins) and Brier before / after
     positive: int = 1  # binary with two softmax outputs: the positive one
+    label_temperatures: np.ndarray | None = None  # multilabel with `per_label`: one per label (the shared one for a label of one class)
 
     def probabilities(self, logits, # logits of any set, shaped as the validation ones
                       calibrated: bool = True, # divide them by the temperature
                      ) -> np.ndarray:
-        "Probabilities of other logits (binary: P(positive)), with the validation temperature."
-        p = apply_temperature(logits, self.temperature if calibrated else 1.0, self.activation)
+        "Probabilities of other logits (binary: P(positive)), with the validation temperature(s)."
+        T = self.temperature if self.label_temperatures is None else self.label_temperatures
+        p = apply_temperature(logits, T if calibrated else 1.0, self.activation)
         return p[:, self.positive] if self.kind == "binary" and self.activation == "softmax" else p
 
     def operating_point(self, name: str, # a key of `points`, e.g. "sens0.95"
@@ -170,9 +172,11 @@ def calibrate_on_validation(y_valid, # (N,) class indices (binary: 0/1), or (N, 
                             one_class: str = "raise", # a label of one class on validation: "raise" or "warn" (see `operating_points`)
                             n_bins: int = 10, # equal-width bins of the ECE
                             fn: str = "calibrate_on_validation", # the caller, named in errors and warnings
+                            per_label: bool = False, # multilabel: also one temperature per label (the shared one where a label has one class)
                            ) -> ValidationCalibration:
-    "Fit one temperature on validation logits, then choose each label's thresholds on the calibrated validation probabilities."
+    "Fit one temperature on validation logits (or one per label), then choose each label's thresholds on the calibrated validation probabilities."
     check_choice(kind, "kind", ("binary", "multiclass", "multilabel"), fn)
+    if per_label and kind != "multilabel": raise ValueError(f"{fn}: per_label is for kind='multilabel', got kind={kind!r}")
     check_int(positive, "positive", 0, 1, fn=fn)
     z, y = np.asarray(logits_valid, dtype=np.float64), np.asarray(y_valid)
     act = "sigmoid" if kind == "multilabel" or (kind == "binary" and z.ndim == 1) else "softmax"
@@ -182,7 +186,9 @@ def calibrate_on_validation(y_valid, # (N,) class indices (binary: 0/1), or (N, 
         raise ValueError(f"{fn}: y_valid must be class indices or 0/1, got non-integer values")
     y = y.astype(int)
     T = fit_temperature(z, y, act)
-    raw, cal = apply_temperature(z, 1.0, act), apply_temperature(z, T, act)
+    Ts = None if not per_label else np.array([fit_temperature(z[:, k], y[:, k], act) if 0 < y[:, k].sum() < len(y) else T
+                                              for k in range(y.shape[1])])
+    raw, cal = apply_temperature(z, 1.0, act), apply_temperature(z, T if Ts is None else Ts, act)
     figures = dict(n=len(y))
     if act == "softmax":
         i = np.arange(len(y))
@@ -195,4 +201,4 @@ def calibrate_on_validation(y_valid, # (N,) class indices (binary: 0/1), or (N, 
     elif kind == "multilabel":
         points = {str(k): operating_points(y[:, k], cal[:, k], sensitivity, specificity, one_class, fn) for k in range(y.shape[1])}
     else: points = {}
-    return ValidationCalibration(kind, act, T, points, y, raw, cal, figures, positive)
+    return ValidationCalibration(kind, act, T, points, y, raw, cal, figures, positive, Ts)
